@@ -1,0 +1,387 @@
+"""TOML → validated, frozen config objects.
+
+The config is read and validated once, at load; every error names the file, the key and what is
+wrong, and never echoes a secret. Secrets are only ever ``{ env = "NAME" }`` or ``{ file = "path" }``
+and are resolved here, at the moment a publisher asks for them (``Secret.reveal``), so that commands
+that need no credentials (``check``, ``preview``) work without them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib
+import os
+import stat
+import tomllib
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from . import redact
+from .errors import ConfigError
+
+DEFAULT_EMBED_HOSTS = ("www.youtube.com", "youtube.com", "www.youtube-nocookie.com", "player.vimeo.com")
+DEFAULT_STRIP_PARAMS = (
+    "utm_*", "fbclid", "gclid", "dclid", "msclkid", "mc_cid", "mc_eid", "_hsenc", "_hsmi", "igshid", "yclid",
+)
+
+#: Every partner kind: its id → the module that implements it (a ``Config`` model and a ``Publisher``).
+#: Adding a CMS kind is one new module under ``publishers/`` and one line here.
+PARTNER_KINDS: dict[str, str] = {
+    "files": "syndicate.publishers.files",
+    "wordpress": "syndicate.publishers.wordpress",
+    "ghost": "syndicate.publishers.ghost",
+}
+
+
+class Model(BaseModel):
+    """Frozen, strict-about-keys base for every config object."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
+
+
+class Secret(Model):
+    """A credential given by reference: ``{ env = "NAME" }`` or ``{ file = "path" }``."""
+
+    env: str | None = None
+    file: str | None = None
+    #: The key this secret was given under ("partners.x.password"), for messages.
+    key: str = Field(default="", exclude=True)
+    #: The config file's folder, for a relative ``file``.
+    base_dir: str = Field(default="", exclude=True)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> Secret:
+        if (self.env is None) == (self.file is None):
+            raise ValueError('give exactly one of { env = "NAME" } or { file = "path" }')
+        return self
+
+    def reveal(self) -> str:
+        """The secret's value, read now; registered with the log redactor before it is returned."""
+        if self.env is not None:
+            value = os.environ.get(self.env)
+            if not value:
+                raise ConfigError(f"{self.key}: environment variable {self.env} is not set")
+        else:
+            path = Path(self.base_dir, self.file or "")
+            try:
+                info = path.stat()
+            except OSError as exc:
+                raise ConfigError(f"{self.key}: cannot read secret file {path}: {exc.strerror}") from None
+            # Like netrc's security check: a secret file others can read is refused, not used.
+            if info.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+                raise ConfigError(
+                    f"{self.key}: secret file {path} is readable by others "
+                    f"(mode {stat.filemode(info.st_mode)}); run: chmod 600 {path}"
+                )
+            if hasattr(os, "getuid") and info.st_uid != os.getuid():
+                raise ConfigError(f"{self.key}: secret file {path} is not owned by the user running syndicate")
+            value = path.read_text(encoding="utf-8").strip()
+            if not value:
+                raise ConfigError(f"{self.key}: secret file {path} is empty")
+        redact.register(value)
+        return value
+
+    def __repr__(self) -> str:  # never the value, only where it comes from
+        return f"Secret(env={self.env!r})" if self.env else f"Secret(file={self.file!r})"
+
+
+def _secret_field(value: Any) -> Any:
+    """Refuse a literal secret without ever repeating it."""
+    if isinstance(value, str):
+        raise ValueError('a literal secret is not allowed here: write { env = "NAME" } or { file = "path" }')
+    return value
+
+
+class StateConfig(Model):
+    url: str = "sqlite:///.syndicate/state.db"
+
+
+class NetworkConfig(Model):
+    timeout: float = Field(default=10, gt=0)
+    deadline: float = Field(default=30, gt=0)
+    max_bytes: int = Field(default=10_000_000, gt=0)
+    concurrency: int = Field(default=8, ge=1, le=64)
+    allow_private: bool = False
+
+
+class RewriteConfig(Model):
+    embed_hosts: tuple[str, ...] = DEFAULT_EMBED_HOSTS
+    strip_params: tuple[str, ...] = DEFAULT_STRIP_PARAMS
+
+
+class DeliveryConfig(Model):
+    """How long a failing delivery keeps being retried before it is marked failed."""
+
+    give_up_after_hours: float = Field(default=72, gt=0)
+    #: Upper bound on the time one run spends waiting out 429/503 and backoff for one partner.
+    max_retry_seconds: float = Field(default=120, ge=0)
+
+
+class SeriesConfig(Model):
+    name: str
+    category: str
+    #: How series notes name a part; ``{n}`` and ``{title}`` are filled in.
+    label: str = "Part {n}: {title}"
+
+
+class SourceConfig(Model):
+    id: str = Field(default="", exclude=True)
+    name: str
+    site_url: str
+    feed: str
+    aliases: tuple[str, ...] = ()
+    author: str | None = None
+    license: str = "permission"
+    embargo_days: int = Field(default=0, ge=0)
+    exclude_categories: tuple[str, ...] = ()
+    series: tuple[SeriesConfig, ...] = ()
+
+    @field_validator("site_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL")
+        return value
+
+    @field_validator("license")
+    @classmethod
+    def _known_license(cls, value: str) -> str:
+        from .licenses import parse_license  # a light module; imported here to keep config's imports small
+
+        if value in ("permission", "feed"):
+            return value
+        if parse_license(value) is None:
+            raise ValueError(
+                f"unknown licence {value!r}: use \"permission\", \"feed\" or a Creative Commons SPDX id "
+                "such as \"CC-BY-4.0\", \"CC-BY-NC-ND-4.0\" or \"CC0-1.0\""
+            )
+        return value
+
+    @property
+    def is_local_file(self) -> bool:
+        return not self.feed.startswith(("http://", "https://"))
+
+
+class PartnerConfig(Model):
+    """What every partner kind has; each publisher module extends it as ``Config``."""
+
+    SECRET_FIELDS: ClassVar[tuple[str, ...]] = ()
+
+    id: str = Field(default="", exclude=True)
+    name: str
+    kind: str
+    status: Literal["draft", "publish"] = "draft"
+    updates: Literal["push", "ignore"] = "push"
+    template: str = "default"
+    commercial: bool = True
+    concurrency: int = Field(default=1, ge=1, le=16)
+
+
+class GrantConfig(Model):
+    source: str
+    partner: str
+    evidence: str
+    embargo_days: int = Field(default=0, ge=0)
+    expires: dt.date | None = None
+    exclude_categories: tuple[str, ...] = ()
+    include_categories: tuple[str, ...] = ()
+
+
+class OverrideConfig(Model):
+    source: str
+    entry: str
+    partner: str | None = None
+    featured_image: str | None = None
+    featured_image_alt: str | None = None
+    featured_image_caption: str | None = None
+    featured_image_credit: str | None = None
+    featured_image_credit_url: str | None = None
+    featured_image_note: str | None = None
+    series_label: str | None = None
+    skip: bool = False
+
+    @field_validator("featured_image", "featured_image_credit_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL")
+        return value
+
+
+class Config(Model):
+    state: StateConfig = StateConfig()
+    network: NetworkConfig = NetworkConfig()
+    rewrite: RewriteConfig = RewriteConfig()
+    delivery: DeliveryConfig = DeliveryConfig()
+    sources: dict[str, SourceConfig] = {}
+    partners: dict[str, Any] = {}
+    grants: tuple[GrantConfig, ...] = ()
+    overrides: tuple[OverrideConfig, ...] = ()
+    #: Where the file was read from; relative paths in it are relative to this folder.
+    path: Path = Field(default=Path("syndicate.toml"), exclude=True)
+
+    @property
+    def base_dir(self) -> Path:
+        return self.path.parent
+
+    def resolve(self, relative: str) -> Path:
+        """A path from the config, relative to the config file's folder."""
+        return (self.base_dir / relative).resolve() if not os.path.isabs(relative) else Path(relative)
+
+    @property
+    def state_url(self) -> str:
+        """The store's SQLAlchemy URL with a relative SQLite path made relative to the config's folder."""
+        url = self.state.url
+        prefix = "sqlite:///"
+        if url.startswith(prefix) and not url.startswith("sqlite:////") and url != "sqlite:///:memory:":
+            return prefix + str(self.resolve(url[len(prefix):]))
+        return url
+
+
+def partner_module(kind: str) -> Any:
+    """The module implementing a partner kind (imported on demand: CMS clients are not needed for --help)."""
+    return importlib.import_module(PARTNER_KINDS[kind])
+
+
+def _partner_model(kind: str) -> type[PartnerConfig]:
+    return partner_module(kind).Config  # type: ignore[no-any-return]
+
+
+def _format_loc(prefix: tuple[str | int, ...], loc: tuple[str | int, ...]) -> str:
+    parts: list[str] = []
+    for item in (*prefix, *loc):
+        if isinstance(item, int):
+            parts[-1 if parts else 0:] = [f"{parts[-1]}[{item}]"] if parts else [f"[{item}]"]
+        elif item in ("function-after[_one_source()]",) or item.startswith(("function-", "tagged-union")):
+            continue
+        else:
+            parts.append(str(item))
+    return ".".join(parts) or "(top level)"
+
+
+def _errors(exc: ValidationError, prefix: tuple[str | int, ...] = ()) -> list[str]:
+    """Pydantic's errors as 'key: what is wrong' lines, never echoing the input value."""
+    lines = []
+    for err in exc.errors(include_input=False, include_url=False):
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key"
+        elif msg.startswith("Value error, "):
+            msg = msg[len("Value error, "):]
+        lines.append(f"{_format_loc(prefix, tuple(err['loc']))}: {msg}")
+    return lines
+
+
+def _prepare_secrets(raw: dict[str, Any], model: type[PartnerConfig], pid: str, base_dir: Path) -> list[str]:
+    """Check each secret field is a reference and tag it with its key; return problems."""
+    problems = []
+    for field in model.SECRET_FIELDS:
+        if field not in raw:
+            continue
+        key = f"partners.{pid}.{field}"
+        value = raw[field]
+        try:
+            _secret_field(value)
+        except ValueError as exc:
+            problems.append(f"{key}: {exc}")
+            continue
+        if isinstance(value, dict):
+            raw[field] = {**value, "key": key, "base_dir": str(base_dir)}
+    return problems
+
+
+def parse_config(data: dict[str, Any], path: Path) -> Config:
+    """Validate a parsed TOML document; raise ConfigError listing every problem found."""
+    problems: list[str] = []
+    raw = dict(data)
+    sources_raw = raw.get("sources", {})
+    partners_raw = raw.pop("partners", {})
+    if not isinstance(partners_raw, dict):
+        problems.append("partners: must be a table of partners ([partners.ID])")
+        partners_raw = {}
+    if isinstance(sources_raw, dict):
+        raw["sources"] = {
+            sid: ({**s, "id": sid} if isinstance(s, dict) else s) for sid, s in sources_raw.items()
+        }
+
+    partners: dict[str, PartnerConfig] = {}
+    for pid, praw in partners_raw.items():
+        if not isinstance(praw, dict):
+            problems.append(f"partners.{pid}: must be a table")
+            continue
+        kind = praw.get("kind")
+        if kind is None:
+            problems.append(f"partners.{pid}.kind: missing (one of {', '.join(PARTNER_KINDS)})")
+            continue
+        if kind not in PARTNER_KINDS:
+            problems.append(
+                f"partners.{pid}.kind: unknown partner kind {kind!r} (one of {', '.join(PARTNER_KINDS)})"
+            )
+            continue
+        model = _partner_model(kind)
+        praw = {**praw, "id": pid}
+        secret_problems = _prepare_secrets(praw, model, pid, path.parent)
+        problems += secret_problems
+        if secret_problems:
+            continue
+        try:
+            partners[pid] = model.model_validate(praw)
+        except ValidationError as exc:
+            problems += _errors(exc, ("partners", pid))
+
+    config = None
+    try:
+        config = Config.model_validate({**raw, "path": path})
+    except ValidationError as exc:
+        problems += _errors(exc)
+
+    if config is not None:
+        for i, grant in enumerate(config.grants):
+            if grant.source not in config.sources:
+                problems.append(f"grants[{i}].source: unknown source {grant.source!r}")
+            if grant.partner not in partners and grant.partner not in partners_raw:
+                problems.append(f"grants[{i}].partner: unknown partner {grant.partner!r}")
+        for i, override in enumerate(config.overrides):
+            if override.source not in config.sources:
+                problems.append(f"overrides[{i}].source: unknown source {override.source!r}")
+            if override.partner is not None and override.partner not in partners_raw:
+                problems.append(f"overrides[{i}].partner: unknown partner {override.partner!r}")
+        for sid, source in config.sources.items():
+            seen = set()
+            for j, series in enumerate(source.series):
+                if series.name in seen:
+                    problems.append(f"sources.{sid}.series[{j}].name: series {series.name!r} is defined twice")
+                seen.add(series.name)
+                try:
+                    series.label.format(n=1, title="t")
+                except (KeyError, IndexError, ValueError):
+                    problems.append(f"sources.{sid}.series[{j}].label: may only use {{n}} and {{title}}")
+
+    if problems:
+        raise ConfigError(f"{path}: invalid config\n" + "\n".join(f"  {p}" for p in problems))
+    assert config is not None
+    return config.model_copy(update={"partners": partners})
+
+
+def default_config_path() -> Path:
+    """``$SYNDICATE_CONFIG``, else ``./syndicate.toml``."""
+    return Path(os.environ.get("SYNDICATE_CONFIG") or "syndicate.toml")
+
+
+def load_config(path: Path | str | None = None) -> Config:
+    """Read and validate the config file; ConfigError (exit 2) on any problem."""
+    path = Path(path) if path is not None else default_config_path()
+    path = path.absolute()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found (run `syndicate init` to write one)") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read config: {exc}") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    return parse_config(data, path)

@@ -1,0 +1,33 @@
+"""Small domain exceptions; the CLI maps them to exit codes and one-line messages."""
+
+from __future__ import annotations
+
+
+class SyndicateError(Exception):
+    """Base class for every error syndicate reports to a person."""
+
+    exit_code = 1
+
+
+class ConfigError(SyndicateError):
+    """The config file is missing, unreadable or invalid (exit 2)."""
+
+    exit_code = 2
+
+
+class UsageError(SyndicateError):
+    """The command line names something that does not exist (exit 2)."""
+
+    exit_code = 2
+
+
+class LockedError(SyndicateError):
+    """Another sync or withdraw holds the state store's lock (exit 75)."""
+
+    exit_code = 75
+
+
+class NotFound(SyndicateError):
+    """An entry named on the command line is not known."""
+
+    exit_code = 2

@@ -1,0 +1,376 @@
+"""Feed bytes → normalised Entries, parsed in isolated worker processes.
+
+feedparser only ever sees bytes we fetched (with the feed URL as ``content-location``); it never
+fetches. Its sanitizer and URL resolution are off: ``rewrite.clean`` does both, better and faster.
+
+A hostile feed must not stall or exhaust the run (feedparser's author-email regex is a ReDoS: a 48 KB
+author takes 33 s), so parsing happens in worker processes with an address-space limit and a wall
+clock timeout; a worker that overruns is killed and replaced, and that feed is reported.
+"""
+
+from __future__ import annotations
+
+import calendar
+import datetime as dt
+import hashlib
+import multiprocessing
+import multiprocessing.connection
+import os
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from .licenses import license_from_url, parse_license
+from .models import Entry, Image
+from .rewrite import RewriteRules, clean, text_to_html
+from .urls import SiteIdentity, absolute, strip_tracking
+
+#: Seconds one feed may take to parse before its worker is killed.
+PARSE_TIMEOUT = 20.0
+#: Address space a parse worker may use.
+PARSE_MEMORY = 1024 * 1024 * 1024
+
+
+class ParseError(Exception):
+    """A feed could not be used; str(e) is a one-line reason for a person."""
+
+
+@dataclass(frozen=True)
+class SourceContext:
+    """What parsing needs to know of a source (picklable, sent to the workers)."""
+
+    source: str
+    feed_url: str | None        # None for a local file
+    site_url: str
+    aliases: tuple[str, ...]
+    author: str | None
+    rules: RewriteRules
+
+
+@dataclass
+class ParsedFeed:
+    """The entries of one feed and what went wrong while parsing it."""
+
+    entries: list[Entry] = field(default_factory=list)
+    warning: str | None = None   # parsed with errors, entries still used
+    license: str | None = None   # the channel's declared licence
+
+
+def _utc(struct: Any) -> dt.datetime | None:
+    if not struct:
+        return None
+    try:
+        return dt.datetime.fromtimestamp(calendar.timegm(struct), tz=dt.timezone.utc)
+    except (OverflowError, ValueError, TypeError):
+        return None
+
+
+def _declared_license(obj: Any) -> str | None:
+    """A licence declared on an entry or channel: ``<link rel="license">``, creativeCommons/cc:license."""
+    candidates = [obj.get("license")] + [l.get("href") for l in obj.get("links", []) if l.get("rel") == "license"]
+    for value in candidates:
+        if not value:
+            continue
+        lic = license_from_url(value) or parse_license(value)
+        if lic is not None:
+            return lic.spdx
+    for value in candidates:
+        if value:
+            return value.strip()  # declared but not one we know: kept, and it permits nothing
+    return None
+
+
+def _content(item: Any) -> tuple[str, str | None, str]:
+    """(value, its xml:base, its type) of the richest content: content:encoded / Atom content, else summary."""
+    contents = item.get("content") or []
+    for wanted in ("text/html", "application/xhtml+xml", None):
+        for c in contents:
+            if wanted is None or c.get("type") == wanted:
+                return c.get("value") or "", c.get("base"), c.get("type") or "text/html"
+    detail = item.get("summary_detail") or {}
+    return item.get("summary") or "", detail.get("base"), detail.get("type") or "text/html"
+
+
+def _images(item: Any, base: str | None) -> list[Image]:
+    """Featured-image candidates, best first: media:content, media:thumbnail, image enclosures."""
+    credit = None
+    for c in item.get("media_credit") or []:
+        if c.get("content"):
+            credit = c["content"].strip()
+            break
+    caption = None
+    detail = item.get("media_description")
+    if isinstance(detail, str) and detail.strip():
+        caption = detail.strip()
+    found: list[Image] = []
+    for media in item.get("media_content") or []:
+        url = media.get("url")
+        kind = media.get("medium") or ""
+        if url and (kind == "image" or (media.get("type") or "").startswith("image/")
+                    or (not kind and not media.get("type"))):
+            found.append(Image(url=absolute(url, base), credit=credit, caption=caption))
+    for thumb in item.get("media_thumbnail") or []:
+        if thumb.get("url"):
+            found.append(Image(url=absolute(thumb["url"], base), credit=credit, caption=caption))
+    for enclosure in item.get("enclosures") or []:
+        if (enclosure.get("type") or "").startswith("image/") and enclosure.get("href"):
+            found.append(Image(url=absolute(enclosure["href"], base), credit=credit, caption=caption))
+    seen: set[str] = set()
+    unique = []
+    for image in found:
+        if image.url.startswith(("http://", "https://")) and image.url not in seen:
+            seen.add(image.url)
+            unique.append(image)
+    return unique
+
+
+def _author(item: Any, feed: Any, fallback: str | None) -> str | None:
+    for obj in (item, feed):
+        detail = obj.get("author_detail") or {}
+        name = detail.get("name") or obj.get("author")
+        if name and name.strip():
+            return " ".join(name.split())
+    return fallback
+
+
+def normalise(item: Any, feed: Any, ctx: SourceContext, channel_license: str | None) -> Entry:
+    """One feedparser item as an Entry (content cleaned, URLs absolute, dates UTC)."""
+    page_base = ctx.feed_url or ctx.site_url
+    link = item.get("link")
+    url = strip_tracking(absolute(link, page_base), ctx.rules.strip_params) if link else None
+    if url and not url.startswith(("http://", "https://")):
+        url = None
+    guid = (item.get("id") or "").strip()
+    if url is None and guid.startswith(("http://", "https://")):
+        url = strip_tracking(guid, ctx.rules.strip_params)
+    title = " ".join((item.get("title") or "").split())
+    value, content_base, content_type = _content(item)
+    published = _utc(item.get("published_parsed")) or _utc(item.get("updated_parsed"))
+    updated = _utc(item.get("updated_parsed"))
+    if not guid:
+        guid = url or "sha256:" + hashlib.sha256(
+            f"{title}\n{published}\n{value}".encode("utf-8", "replace")).hexdigest()[:32]
+
+    # The content's own xml:base wins; feedparser reports the feed URL when there is none, and then
+    # the entry's URL is the better base (relative paths are relative to the post's page).
+    if content_base and content_base != ctx.feed_url and content_base.startswith(("http://", "https://")):
+        base = content_base
+    else:
+        base = url or ctx.feed_url or ctx.site_url
+    site = SiteIdentity(ctx.site_url, ctx.aliases, ctx.rules.strip_params)
+    if content_type == "text/plain":
+        value = text_to_html(value)
+    cleaned = clean(value, base, ctx.rules, site)
+    summary_detail = item.get("summary_detail") or {}
+    summary = item.get("summary") or ""
+    if summary_detail.get("type") != "text/plain":
+        summary = _text_of(summary)
+    categories = tuple(dict.fromkeys(
+        " ".join(t.get("term", "").split()) for t in item.get("tags") or [] if (t.get("term") or "").strip()))
+    entry = Entry(
+        source=ctx.source,
+        guid=guid,
+        url=url,
+        title=title or (url or guid),
+        author=_author(item, feed, ctx.author),
+        published=published,
+        updated=updated,
+        categories=categories,
+        content=cleaned.html,
+        summary=" ".join(summary.split()),
+        images=tuple(_images(item, base)),
+        license=_declared_license(item) or channel_license,
+        links=cleaned.own_links,
+    )
+    return entry.with_hash()
+
+
+def _text_of(html: str) -> str:
+    """The text of an HTML fragment (for excerpts)."""
+    if "<" not in html and "&" not in html:
+        return html
+    from selectolax.lexbor import LexborHTMLParser
+
+    body = LexborHTMLParser("<body>" + html).body
+    return body.text(separator=" ") if body is not None else ""
+
+
+def parse_bytes(data: bytes, ctx: SourceContext) -> ParsedFeed:
+    """Parse one feed's bytes in this process (the workers call this)."""
+    import feedparser
+
+    headers = {"content-location": ctx.feed_url} if ctx.feed_url else {}
+    parsed = feedparser.parse(data, response_headers=headers, sanitize_html=False, resolve_relative_uris=False)
+    feed = parsed.get("feed", {})
+    problem = None
+    if parsed.get("bozo"):
+        exc = parsed.get("bozo_exception")
+        problem = f"{type(exc).__name__}: {exc}" if exc is not None else "not well-formed"
+        problem = " ".join(problem.split())[:200]
+    if not parsed.entries:
+        head = data.lstrip()[:512].lower()
+        if not data.strip():
+            raise ParseError("empty body")
+        if head.startswith((b"<!doctype html", b"<html")) or b"<html" in head:
+            raise ParseError("not a feed: the server sent an HTML page")
+        if problem and not parsed.get("version"):
+            raise ParseError(f"not a feed: {problem}")
+        if problem:
+            raise ParseError(f"no entries: {problem}")
+        return ParsedFeed(license=_declared_license(feed))
+    channel_license = _declared_license(feed)
+    entries = []
+    for item in parsed.entries:
+        entries.append(normalise(item, feed, ctx, channel_license))
+    return ParsedFeed(entries=entries, warning=f"parsed with errors: {problem}" if problem else None,
+                      license=channel_license)
+
+
+# ---------------------------------------------------------------------------------------------
+# Isolation: a small pool of worker processes with resource limits and a per-feed timeout.
+
+
+def _worker_main(conn: multiprocessing.connection.Connection) -> None:
+    import resource
+
+    try:
+        resource.setrlimit(resource.RLIMIT_AS, (PARSE_MEMORY, PARSE_MEMORY))
+    except (ValueError, OSError):
+        pass
+    import feedparser  # noqa: F401  (imported once per worker, not per feed)
+
+    while True:
+        try:
+            job = conn.recv()
+        except EOFError:
+            return
+        if job is None:
+            return
+        data, ctx = job
+        try:
+            result: Any = ("ok", parse_bytes(data, ctx))
+        except ParseError as exc:
+            result = ("error", str(exc))
+        except MemoryError:
+            result = ("error", "parse used too much memory")
+        except RecursionError:
+            result = ("error", "feed nested too deeply to parse")
+        except Exception as exc:  # one bad feed never raises out of the parser (feedparser's habit too)
+            result = ("error", f"could not parse: {type(exc).__name__}: {exc}"[:300])
+        try:
+            conn.send(result)
+        except Exception as exc:
+            conn.send(("error", f"could not return the parsed feed: {type(exc).__name__}"))
+
+
+class _Worker:
+    def __init__(self, context: multiprocessing.context.BaseContext) -> None:
+        self.conn, child = context.Pipe()
+        self.process = context.Process(target=_worker_main, args=(child,), daemon=True)  # type: ignore[attr-defined]
+        self.process.start()
+        child.close()
+
+    def kill(self) -> None:
+        try:
+            self.process.kill()
+            self.process.join(5)
+        finally:
+            self.conn.close()
+
+    def stop(self) -> None:
+        try:
+            self.conn.send(None)
+        except (OSError, ValueError):
+            pass
+        self.process.join(2)
+        if self.process.is_alive():
+            self.process.kill()
+            self.process.join(2)
+        self.conn.close()
+
+
+class ParserPool:
+    """Parses feeds in isolated worker processes; thread-safe (fetch threads call ``parse``)."""
+
+    def __init__(self, workers: int | None = None, timeout: float = PARSE_TIMEOUT) -> None:
+        self.size = workers or max(1, min(4, os.cpu_count() or 1))
+        self.timeout = timeout
+        self._context = multiprocessing.get_context("forkserver")
+        self._idle: list[_Worker] = []
+        self._count = 0
+        self._lock = threading.Condition()
+
+    def _take(self) -> _Worker:
+        with self._lock:
+            while not self._idle and self._count >= self.size:
+                self._lock.wait()
+            if self._idle:
+                return self._idle.pop()
+            self._count += 1
+        try:
+            return _Worker(self._context)
+        except Exception:
+            with self._lock:
+                self._count -= 1
+                self._lock.notify()
+            raise
+
+    def _give(self, worker: _Worker | None) -> None:
+        with self._lock:
+            if worker is None:
+                self._count -= 1
+            else:
+                self._idle.append(worker)
+            self._lock.notify()
+
+    def parse(self, data: bytes, ctx: SourceContext) -> ParsedFeed:
+        """Parse in a worker; ParseError with a one-line reason when the feed cannot be used."""
+        worker = self._take()
+        try:
+            worker.conn.send((data, ctx))
+            deadline = time.monotonic() + self.timeout
+            while not worker.conn.poll(0.05):
+                if not worker.process.is_alive():
+                    raise ParseError("the parser ran out of memory or crashed on this feed")
+                if time.monotonic() > deadline:
+                    raise ParseError(f"parsing took longer than {self.timeout:g} s (a hostile feed?)")
+            status, value = worker.conn.recv()
+        except ParseError:
+            worker.kill()
+            self._give(None)
+            raise
+        except (EOFError, OSError):
+            worker.kill()
+            self._give(None)
+            raise ParseError("the parser ran out of memory or crashed on this feed") from None
+        self._give(worker)
+        if status == "error":
+            raise ParseError(value)
+        return value  # type: ignore[no-any-return]
+
+    def close(self) -> None:
+        """Stop every worker."""
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for worker in idle:
+            worker.stop()
+
+    def __enter__(self) -> ParserPool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def parse_all(jobs: Iterable[tuple[bytes, SourceContext]]) -> list[ParsedFeed | ParseError]:
+    """Parse several feeds in a pool (for tests and benchmarks)."""
+    with ParserPool() as pool:
+        out: list[ParsedFeed | ParseError] = []
+        for data, ctx in jobs:
+            try:
+                out.append(pool.parse(data, ctx))
+            except ParseError as exc:
+                out.append(exc)
+        return out

@@ -1,0 +1,844 @@
+"""The order of the stages, convergence, and per-feed / per-delivery error capture.
+
+fetch → parse → decide → rewrite → render → push → record (``STAGES``). A bad feed is recorded and
+the others go on; a failed delivery stays due and the run goes on; the report's exit code tells cron
+the truth.
+
+Convergence: copies link to each other (series notes, cross-links), and a CMS tells us a copy's URL
+only once it exists. So each partner is worked in passes: every pass renders every permitted entry
+with the copies known so far and pushes what changed; a pass that created a copy or saw a copy's URL
+change is followed by another. After one sync every copy is consistent, and a second sync finds
+nothing to do.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import datetime as dt
+import hashlib
+import json
+import logging
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Protocol
+
+from . import __version__
+from .config import Config, PartnerConfig, SourceConfig
+from .decide import Rules, Verdict
+from .errors import NotFound, UsageError
+from .feeds import ParsedFeed, ParseError, ParserPool, SourceContext
+from .models import Article, Decision, Entry, Image, iso, sha256
+from .publishers import make_publisher
+from .publishers.base import (FetchedImage, ImageError, PartnerDown, PartnerEdited, Publisher, PublishContext,
+                              PublishError, RemoteCopy, UnknownOutcome)
+from .redact import redact
+from .render import Renderer, SeriesPart
+from .rewrite import RewriteRules, retarget
+from .store import FAILED, HELD, INTENT, OK, PENDING, WITHDRAWN, Delivery, FeedState, Store
+from .urls import SiteIdentity, slug_from_url
+
+log = logging.getLogger("syndicate")
+
+#: The stages in the order they run; ``tests/test_pipeline.py`` checks the code keeps it.
+STAGES = ("fetch", "parse", "decide", "rewrite", "render", "push", "record")
+USER_AGENT = f"syndicate/{__version__} (+https://github.com/syndicate-tool/syndicate)"
+MAX_PASSES = 4
+
+
+class Progress(Protocol):
+    """What the pipeline tells a progress display (rich on a terminal, nothing in cron)."""
+
+    def start(self, what: str, total: int) -> None:
+        """A phase begins with ``total`` steps."""
+
+    def advance(self, what: str, step: int = 1) -> None:
+        """Steps of a phase are done."""
+
+
+class NoProgress:
+    """For cron and tests."""
+
+    def start(self, what: str, total: int) -> None:
+        """Nothing to show."""
+
+    def advance(self, what: str, step: int = 1) -> None:
+        """Nothing to show."""
+
+
+@dataclass
+class FeedOutcome:
+    """What happened to one source's feed this run."""
+
+    source: str
+    status: str                  # "ok" | "not-modified" | "failed"
+    entries: list[Entry] | None = None
+    error: str | None = None
+    warning: str | None = None
+    state: FeedState | None = None
+
+
+@dataclass
+class PartnerReport:
+    """Counts for one partner."""
+
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    skipped: int = 0
+    waiting: int = 0
+    held: int = 0
+    withdrawn: int = 0
+    failed: int = 0
+
+
+@dataclass
+class RunReport:
+    """What a run did; its ``exit_code`` is what cron sees."""
+
+    feeds: list[FeedOutcome] = field(default_factory=list)
+    partners: dict[str, PartnerReport] = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    dry_run: bool = False
+
+    @property
+    def failed_feeds(self) -> list[FeedOutcome]:
+        return [f for f in self.feeds if f.status == "failed"]
+
+    @property
+    def exit_code(self) -> int:
+        failed = bool(self.failed_feeds) or any(p.failed for p in self.partners.values())
+        return 1 if failed or self.errors else 0
+
+    def partner(self, pid: str) -> PartnerReport:
+        return self.partners.setdefault(pid, PartnerReport())
+
+
+def marker_for(source: str, guid: str, partner: str) -> str:
+    """A stable id of entry × partner that our copy carries (used to find it after a lost answer)."""
+    return "syn-" + hashlib.sha256(f"{source}\n{guid}\n{partner}".encode()).hexdigest()[:16]
+
+
+class StoreMedia:
+    """``MediaCache`` backed by the store."""
+
+    def __init__(self, store: Store, partner: str, dry_run: bool) -> None:
+        self.store, self.partner, self.dry_run = store, partner, dry_run
+
+    def get(self, source_url: str) -> tuple[str, str] | None:
+        return self.store.media(self.partner, source_url)
+
+    def put(self, source_url: str, remote_id: str, remote_url: str) -> None:
+        if not self.dry_run:
+            self.store.put_media(self.partner, source_url, remote_id, remote_url)
+
+    def forget(self, source_url: str) -> None:
+        if not self.dry_run:
+            self.store.forget_media(self.partner, source_url)
+
+
+@dataclass
+class Planned:
+    """One entry × partner being worked on."""
+
+    entry: Entry
+    first_seen: dt.datetime | None
+    verdict: Verdict
+    delivery: Delivery | None
+    action: str = "skip"
+    reason: str | None = None
+    article: Article | None = None
+    render_key: str | None = None
+
+
+class Pipeline:
+    """One run of syndicate over a config and a store."""
+
+    def __init__(self, config: Config, store: Store | None, *, sources: Iterable[str] = (),
+                 partners: Iterable[str] = (), dry_run: bool = False, overwrite: Iterable[str] = (),
+                 progress: Progress | None = None, now: dt.datetime | None = None,
+                 fetcher: Any = None) -> None:
+        self.config = config
+        self.store = store
+        self.dry_run = dry_run
+        self.progress = progress or NoProgress()
+        self.now = now or dt.datetime.now(dt.timezone.utc)
+        self.rules = Rules(config)
+        self.renderer = Renderer(config.base_dir)
+        self.rewrite_rules = RewriteRules(config.rewrite.embed_hosts, config.rewrite.strip_params)
+        self.source_ids = self._select(list(sources), config.sources, "source")
+        self.partner_ids = self._select(list(partners), config.partners, "partner")
+        self.overwrite = list(overwrite)
+        self._fetcher = fetcher
+        self._fetcher_lock = threading.Lock()
+        self.report = RunReport(dry_run=dry_run)
+        self._entries: dict[str, list[tuple[Entry, dt.datetime | None]]] = {}
+        self._series_numbers: dict[tuple[str, str], dict[str, int]] = {}
+        self._ledger: dict[tuple[str, str, str], Delivery] = {}
+        self._template_fp: dict[str, str] = {}
+        self._slugs: dict[str, dict[tuple[str, str], str]] = {}
+
+    @staticmethod
+    def _select(wanted: list[str], known: dict[str, Any], what: str) -> list[str]:
+        for item in wanted:
+            if item not in known:
+                raise UsageError(f"unknown {what} {item!r} (known: {', '.join(known) or 'none'})")
+        return wanted or list(known)
+
+    # ==========================================================================================
+    # fetch + parse
+
+    @property
+    def fetcher(self) -> Any:
+        with self._fetcher_lock:
+            if self._fetcher is None:
+                from .fetch import Fetcher
+
+                net = self.config.network
+                self._fetcher = Fetcher(timeout=net.timeout, deadline=net.deadline, max_bytes=net.max_bytes,
+                                        allow_private=net.allow_private, user_agent=USER_AGENT)
+            return self._fetcher
+
+    def _context(self, sid: str, source: SourceConfig) -> SourceContext:
+        return SourceContext(source=sid, feed_url=None if source.is_local_file else source.feed,
+                             site_url=source.site_url, aliases=source.aliases, author=source.author,
+                             rules=self.rewrite_rules)
+
+    def _read_feed(self, sid: str, pool: ParserPool) -> FeedOutcome:
+        from .fetch import FetchError
+
+        source = self.config.sources[sid]
+        state = self.store.feed_state(sid) if self.store else FeedState(source=sid)
+        state = replace(state, fetched_at=iso(self.now))
+        try:
+            if source.is_local_file:
+                path = self.config.resolve(source.feed)
+                try:
+                    data = path.read_bytes()
+                except OSError as exc:
+                    raise ParseError(f"cannot read {path}: {exc.strerror}") from None
+                digest = "sha256:" + hashlib.sha256(data).hexdigest()
+                if state.etag == digest and state.url == source.feed and state.ok_at:
+                    return FeedOutcome(sid, "not-modified", state=replace(state, failures=0, last_error=None))
+                state = replace(state, etag=digest, last_modified=None)
+            else:
+                same_url = state.url == source.feed
+                response = self.fetcher.get(source.feed, etag=state.etag if same_url else None,
+                                            last_modified=state.last_modified if same_url else None, trusted=True)
+                if response.status == 304:
+                    return FeedOutcome(sid, "not-modified", state=replace(state, failures=0, last_error=None))
+                data = response.body
+                state = replace(state, etag=response.etag, last_modified=response.last_modified)
+            parsed: ParsedFeed = pool.parse(data, self._context(sid, source))
+        except (FetchError, ParseError) as exc:
+            reason = redact(str(exc))
+            return FeedOutcome(sid, "failed", error=reason,
+                               state=replace(state, last_error=reason, failures=state.failures + 1))
+        state = replace(state, url=source.feed, ok_at=iso(self.now), last_error=None, failures=0,
+                        warning=parsed.warning, license=parsed.license)
+        return FeedOutcome(sid, "ok", entries=parsed.entries, warning=parsed.warning, state=state)
+
+    def fetch(self) -> list[FeedOutcome]:
+        """Fetch and parse every selected feed, concurrently; record outcomes unless this is a dry run."""
+        outcomes: list[FeedOutcome] = []
+        self.progress.start("feeds", len(self.source_ids))
+        with ParserPool() as pool, concurrent.futures.ThreadPoolExecutor(self.config.network.concurrency) as ex:
+            futures = {ex.submit(self._read_feed, sid, pool): sid for sid in self.source_ids}
+            for future in concurrent.futures.as_completed(futures):
+                sid = futures[future]
+                try:
+                    outcome = future.result()
+                except Exception as exc:  # a bug must not take the other feeds down
+                    log.exception("unexpected error reading %s", sid)
+                    outcome = FeedOutcome(sid, "failed", error=redact(f"{type(exc).__name__}: {exc}"),
+                                          state=FeedState(source=sid, last_error=str(exc)))
+                outcomes.append(outcome)
+                self._record_feed(outcome)
+                self.progress.advance("feeds")
+        if self._fetcher is not None:
+            self._fetcher.close()
+        outcomes.sort(key=lambda o: self.source_ids.index(o.source))
+        self.report.feeds = outcomes
+        self._load_entries(outcomes)
+        return outcomes
+
+    def _record_feed(self, outcome: FeedOutcome) -> None:
+        if outcome.status == "failed":
+            log.error("feed %s: %s", outcome.source, outcome.error)
+        elif outcome.warning:
+            log.warning("feed %s: %s", outcome.source, outcome.warning)
+            self.report.warnings.append(f"feed {outcome.source}: {outcome.warning}")
+        if self.dry_run or self.store is None or outcome.state is None:
+            return
+        with self.store.transaction():
+            self.store.save_feed(outcome.state)
+            if outcome.status == "ok" and outcome.entries is not None:
+                self.store.save_entries(outcome.source, outcome.entries)
+
+    def _load_entries(self, outcomes: list[FeedOutcome]) -> None:
+        """The entries to work on: this run's read of each feed, else (304, failure) the last one stored."""
+        stored: dict[str, list[tuple[Entry, dt.datetime | None]]] = {}
+        if self.store is not None:
+            first_seen: dict[tuple[str, str], dt.datetime] = {}
+            for entry, seen in self.store.current_entries(self.source_ids):
+                stored.setdefault(entry.source, []).append((entry, seen))
+                first_seen[(entry.source, entry.guid)] = seen
+        for outcome in outcomes:
+            if outcome.status == "ok" and outcome.entries is not None and (self.dry_run or self.store is None):
+                seen_map = {e.guid: s for e, s in stored.get(outcome.source, [])}
+                unique = {e.guid: e for e in reversed(outcome.entries)}
+                self._entries[outcome.source] = [(e, seen_map.get(e.guid, self.now)) for e in
+                                                 dict.fromkeys(unique[g.guid] for g in outcome.entries)]
+            else:
+                self._entries[outcome.source] = stored.get(outcome.source, [])
+        self._number_series()
+
+    # ==========================================================================================
+    # series
+
+    def _number_series(self) -> None:
+        for sid in self.source_ids:
+            source = self.config.sources[sid]
+            for series in source.series:
+                known = self.store.series_numbers(sid, series.name) if self.store else {}
+                wanted = series.category.casefold()
+                new = [e for e, _ in self._entries.get(sid, [])
+                       if e.guid not in known and any(c.casefold() == wanted for c in e.categories)]
+                new.sort(key=lambda e: (e.when or self.now, e.guid))
+                numbered = {e.guid: n for n, e in enumerate(new, start=max(known.values(), default=0) + 1)}
+                if numbered and not self.dry_run and self.store is not None:
+                    self.store.add_series_parts(sid, series.name, numbered)
+                self._series_numbers[(sid, series.name)] = {**known, **numbered}
+
+    def _series_of(self, entry: Entry) -> list[tuple[str, dict[str, int]]]:
+        source = self.config.sources[entry.source]
+        out = []
+        for series in source.series:
+            numbers = self._series_numbers.get((entry.source, series.name), {})
+            if entry.guid in numbers:
+                out.append((series.name, numbers))
+        return out
+
+    def _label(self, entry: Entry, partner: str, number: int, series_name: str) -> str:
+        label = self.rules.override_field(entry, partner, "series_label")
+        if isinstance(label, str):
+            return label
+        series = next(s for s in self.config.sources[entry.source].series if s.name == series_name)
+        return series.label.format(n=number, title=entry.title)
+
+    # ==========================================================================================
+    # decide + rewrite + render
+
+    def entries(self) -> list[tuple[Entry, dt.datetime | None]]:
+        """Every current entry of the selected sources, in feed order."""
+        return [item for sid in self.source_ids for item in self._entries.get(sid, [])]
+
+    def _ledger_rows(self, pid: str) -> dict[tuple[str, str], Delivery]:
+        rows = {}
+        if self.store is not None:
+            for d in self.store.deliveries([pid]):
+                rows[(d.source, d.guid)] = d
+        return rows
+
+    def _slug(self, entry: Entry, pid: str, ledger: dict[tuple[str, str], Delivery]) -> str:
+        """The copy's slug: the one the partner reported, else the original's own, made unique on the partner."""
+        key = (entry.source, entry.guid)
+        own = ledger.get(key)
+        if own is not None and own.slug:
+            return own.slug
+        chosen = self._slugs.setdefault(pid, {})
+        if key in chosen:
+            return chosen[key]
+        from slugify import slugify
+
+        base = slug_from_url(entry.url)
+        base = slugify(base or entry.title or entry.guid, max_length=120) or marker_for(entry.source, entry.guid, pid)
+        taken = {d.slug for k, d in ledger.items() if k != key and d.slug} | set(chosen.values())
+        slug, n = base, 2
+        while slug in taken:
+            slug, n = f"{base}-{n}", n + 1
+        chosen[key] = slug
+        return slug
+
+    def _copies(self, pid: str, ledger: dict[tuple[str, str], Delivery],
+                extra: dict[tuple[str, str], str]) -> dict[tuple[str, str], str]:
+        """(source, guid) → the URL of this partner's live copy."""
+        copies = {key: d.remote_url for key, d in ledger.items()
+                  if d.remote_url and d.remote_id and d.state != WITHDRAWN}
+        copies.update(extra)
+        return copies  # type: ignore[return-value]
+
+    def _render(self, planned: Planned, partner: PartnerConfig, publisher: Publisher | None,
+                copies: dict[tuple[str, str], str], ledger: dict[tuple[str, str], Delivery]) -> None:
+        """Fill in ``planned.article`` and its render key."""
+        entry = planned.entry
+        source = self.config.sources[entry.source]
+        site = self.rules.sites[entry.source]
+        series: list[SeriesPart] = []
+        for name, numbers in self._series_of(entry):
+            for guid, number in sorted(numbers.items(), key=lambda kv: kv[1]):
+                if guid == entry.guid or (entry.source, guid) not in copies:
+                    continue
+                part = self._entry_by_guid(entry.source, guid)
+                if part is None:
+                    continue
+                label = self._label(part, partner.id, number, name)
+                series.append(SeriesPart(number, label, copies[(entry.source, guid)], part.title))
+        link_map: dict[str, str] = {}
+        if entry.links and not planned.verdict.no_derivatives:
+            by_key = self._url_index(entry.source)
+            for link in entry.links:
+                key = site.key(link)
+                target = by_key.get(key) if key else None
+                if target is not None and (entry.source, target) in copies and target != entry.guid:
+                    link_map[key] = copies[(entry.source, target)]  # type: ignore[index]
+        image = self.rules.featured_image(entry, partner.id)
+        slug = self._slug(entry, partner.id, ledger)
+        verdict = planned.verdict
+        key = sha256(entry.content_hash, partner.model_dump(mode="json"), self._template_fingerprint(partner),
+                     [(p.number, p.label, p.url) for p in series], sorted(link_map.items()),
+                     image.__dict__ if image else None, slug, verdict.license.spdx if verdict.license else None,
+                     verdict.permission.grant_evidence if verdict.permission else None, verdict.no_derivatives)
+        planned.render_key = key
+        d = planned.delivery
+        if d is not None and d.render_key == key and d.state == OK and d.pushed_hash and publisher is not None:
+            return  # nothing that shapes the article changed: no need to render it again
+        body = retarget(entry.content, site, link_map) if link_map else entry.content
+        article = self.renderer.article(entry=entry, source=source, partner=partner, verdict=verdict, body=body,
+                                        series=series, image=image, slug=slug)
+        if publisher is not None:
+            article = replace(article, html=publisher.prepare_html(article.html))
+        planned.article = article
+
+    def _template_fingerprint(self, partner: PartnerConfig) -> str:
+        if partner.template not in self._template_fp:
+            self._template_fp[partner.template] = self.renderer.fingerprint(partner.template)
+        return self._template_fp[partner.template]
+
+    def _entry_by_guid(self, source: str, guid: str) -> Entry | None:
+        index = self.__dict__.setdefault("_guid_index", {})
+        if source not in index:
+            index[source] = {e.guid: e for e, _ in self._entries.get(source, [])}
+            if self.store is not None:
+                for e in self.store.all_entries(source):
+                    index[source].setdefault(e.guid, e)
+        return index[source].get(guid)  # type: ignore[no-any-return]
+
+    def _url_index(self, source: str) -> dict[str, str]:
+        """site key of an entry's URL → its guid, over every entry ever seen of the source."""
+        index = self.__dict__.setdefault("_url_indexes", {})
+        if source not in index:
+            site = self.rules.sites[source]
+            self._entry_by_guid(source, "")
+            entries_by_guid = self.__dict__["_guid_index"][source]
+            index[source] = {}
+            for e in entries_by_guid.values():
+                for candidate in (e.url, e.guid):
+                    key = site.key(candidate) if candidate else None
+                    if key:
+                        index[source].setdefault(key, e.guid)
+        return index[source]  # type: ignore[no-any-return]
+
+    def _plan(self, partner: PartnerConfig, publisher: Publisher | None,
+              ledger: dict[tuple[str, str], Delivery], predicted: dict[tuple[str, str], str]) -> list[Planned]:
+        """Decide every current entry for one partner, rendering where it matters."""
+        plans: list[Planned] = []
+        for entry, first_seen in self.entries():
+            verdict = self.rules.verdict(entry, partner, self.now, first_seen)
+            d = ledger.get((entry.source, entry.guid))
+            plans.append(self._action(Planned(entry, first_seen, verdict, d), partner))
+        copies = self._copies(partner.id, ledger, predicted)
+        for planned in plans:
+            if planned.action in ("create", "update", "unchanged", "held"):
+                self._render(planned, partner, publisher, copies, ledger)
+                if planned.action == "unchanged" and planned.delivery is not None:
+                    d = planned.delivery
+                    changed = (planned.article is not None and planned.article.content_hash() != d.pushed_hash)
+                    if changed and partner.updates == "push":
+                        planned.action = "update"
+        return plans
+
+    def _action(self, planned: Planned, partner: PartnerConfig) -> Planned:
+        d, verdict = planned.delivery, planned.verdict
+        if d is not None and d.state == WITHDRAWN:
+            planned.action, planned.reason = "withdrawn", d.note
+        elif not verdict.allowed:
+            if d is not None and d.has_copy and verdict.revokes:
+                planned.action, planned.reason = "withdraw", verdict.reason
+            elif verdict.waiting and not (d is not None and d.has_copy):
+                planned.action, planned.reason = "wait", verdict.reason
+            else:
+                planned.action, planned.reason = "skip", verdict.reason
+        elif d is None or d.remote_id is None:
+            planned.action = "create"
+            if d is not None and d.last_error:
+                planned.reason = f"retrying: {d.last_error}"
+        elif d.state == HELD and self._overwrite_matches(planned.entry):
+            planned.action, planned.reason = "update", "overwriting the partner's edit (--overwrite)"
+        elif d.state == HELD:
+            planned.action, planned.reason = "held", d.note or "the partner edited its copy"
+        elif partner.updates == "ignore":
+            planned.action = "unchanged"
+        elif d.state in (PENDING, INTENT, FAILED):
+            planned.action = "update"
+            if d.last_error:
+                planned.reason = f"retrying: {d.last_error}"
+        else:
+            planned.action = "unchanged"
+        return planned
+
+    def _overwrite_matches(self, entry: Entry) -> bool:
+        return any(self.rules.matches(o, entry) for o in self.overwrite)
+
+    def check(self) -> list[Decision]:
+        """The decision for every current entry × selected partner, changing nothing."""
+        decisions = []
+        for pid in self.partner_ids:
+            partner = self.config.partners[pid]
+            ledger = self._ledger_rows(pid)
+            predicted = self._predicted_copies(partner, ledger)
+            for planned in self._plan(partner, None, ledger, predicted):
+                decisions.append(self._decision(planned, partner))
+        return decisions
+
+    def _decision(self, planned: Planned, partner: PartnerConfig) -> Decision:
+        return Decision(entry=planned.entry, partner=partner.id, action=planned.action, reason=planned.reason,
+                        not_before=planned.verdict.not_before, permission=planned.verdict.permission,
+                        no_derivatives=planned.verdict.no_derivatives)
+
+    def _predicted_copies(self, partner: PartnerConfig, ledger: dict[tuple[str, str], Delivery],
+                          publisher: Publisher | None = None) -> dict[tuple[str, str], str]:
+        """URLs the copies about to be created will have, where the partner's URLs can be foretold.
+
+        A files partner's URLs can; a CMS's cannot (a placeholder stands in, so that ``check`` still
+        sees that the other copies will change once the new one exists)."""
+        predicted: dict[tuple[str, str], str] = {}
+        base_url = getattr(partner, "base_url", None)
+        for entry, first_seen in self.entries():
+            d = ledger.get((entry.source, entry.guid))
+            if d is not None and (d.remote_id or d.state == WITHDRAWN):
+                continue
+            verdict = self.rules.verdict(entry, partner, self.now, first_seen)
+            if not verdict.allowed:
+                continue
+            slug = self._slug(entry, partner.id, ledger)
+            predicted[(entry.source, entry.guid)] = (f"{base_url}/{slug}/" if partner.kind == "files" and base_url
+                                                     else f"urn:syndicate:pending:{slug}")
+        if publisher is not None:  # a real sync: only what can be foretold
+            predicted = {k: v for k, v in predicted.items() if not v.startswith("urn:")}
+        return predicted
+
+    # ==========================================================================================
+    # push + record
+
+    def _publish_context(self, pid: str) -> PublishContext:
+        net = self.config.network
+        return PublishContext(fetch_image=self._fetch_image, media=StoreMedia(self.store, pid, self.dry_run),  # type: ignore[arg-type]
+                              user_agent=USER_AGENT, timeout=net.timeout, base_dir=self.config.base_dir,
+                              max_retry_seconds=self.config.delivery.max_retry_seconds)
+
+    def _fetch_image(self, url: str) -> FetchedImage:
+        from .fetch import FetchError
+        from .images import checked_image
+
+        try:
+            response = self.fetcher.get(url, trusted=False, accept="image/avif,image/webp,image/png,image/jpeg,image/*")
+        except FetchError as exc:
+            raise ImageError(f"featured image {url} could not be fetched: {exc}") from None
+        return checked_image(url, response.body)
+
+    def sync(self) -> RunReport:
+        """The whole pipeline."""
+        self.fetch()
+        for pid in self.partner_ids:
+            self._sync_partner(self.config.partners[pid])
+        return self.report
+
+    def _sync_partner(self, partner: PartnerConfig) -> None:
+        report = self.report.partner(partner.id)
+        publisher = make_publisher(partner, self._publish_context(partner.id))
+        try:
+            ledger = self._ledger_rows(partner.id)
+            if not self.dry_run:
+                self._reconcile(partner, publisher, ledger)
+                self._refresh(partner, publisher, ledger)
+            done: dict[tuple[str, str], str] = {}
+            failed: set[tuple[str, str]] = set()
+            predicted = self._predicted_copies(partner, ledger, publisher)
+            for pass_no in range(MAX_PASSES):
+                plans = self._plan(partner, publisher, ledger, predicted)
+                work = [p for p in plans if p.action in ("create", "update", "withdraw")
+                        and (p.entry.source, p.entry.guid) not in failed]
+                if pass_no == 0:
+                    self.progress.start(f"push {partner.id}", len(work))
+                    done = {(p.entry.source, p.entry.guid): p.action for p in plans}
+                if self.dry_run or not work:
+                    break
+                for planned in work:
+                    key = (planned.entry.source, planned.entry.guid)
+                    result = self._execute(planned, partner, publisher, ledger)
+                    if result == "failed":
+                        failed.add(key)
+                    done[key] = _merge_outcome(done.get(key) if pass_no else None, result)
+                    self.progress.advance(f"push {partner.id}")
+                predicted = {}  # every copy made so far has its real URL now
+            for outcome in done.values():
+                _count(report, outcome)
+        except PartnerDown as exc:
+            message = redact(str(exc))
+            log.error("%s (its deliveries stay due)", message)
+            self.report.errors.append(message)
+            report.failed += 1
+        finally:
+            publisher.close()
+
+    def _reconcile(self, partner: PartnerConfig, publisher: Publisher,
+                   ledger: dict[tuple[str, str], Delivery]) -> None:
+        """Deliveries a crash or a lost answer left in INTENT: find out what happened on the partner."""
+        for key, d in list(ledger.items()):
+            if d.state != INTENT:
+                continue
+            entry = self._entry_by_guid(d.source, d.guid)
+            marker = marker_for(d.source, d.guid, partner.id)
+            remote: RemoteCopy | None = None
+            try:
+                if d.remote_id:
+                    remote = publisher.refresh([d.remote_id]).get(d.remote_id)
+                elif entry is not None:
+                    probe = Article(partner=partner.id, source=d.source, guid=d.guid, title=entry.title,
+                                    slug=d.slug or self._slug(entry, partner.id, ledger), html="", excerpt="",
+                                    canonical_url=entry.url, tags=(), status=partner.status, featured_image=None,
+                                    source_url=entry.url)
+                    remote = publisher.find(probe, marker)
+            except PartnerDown:
+                raise
+            except PublishError as exc:
+                log.warning("%s: could not reconcile %s yet: %s", partner.id, d.guid, exc)
+                continue
+            if d.intent == "withdraw":
+                d.state = PENDING  # the withdraw decision is taken again below
+            elif remote is not None:
+                log.info("%s: found the copy of %s that an interrupted run created (%s); adopting it",
+                         partner.id, d.guid, remote.url)
+                self._adopt(d, remote)
+                d.state, d.pushed_hash = OK, None  # compare and push our current version below
+            else:
+                d.state = PENDING
+                if d.intent == "update":
+                    d.remote_id = d.remote_id  # the copy is gone: handled by refresh
+            d.intent = None
+            self.store.put(d)  # type: ignore[union-attr]
+
+    def _refresh(self, partner: PartnerConfig, publisher: Publisher,
+                 ledger: dict[tuple[str, str], Delivery]) -> None:
+        """Read our copies back: URLs that changed (a draft an editor published), copies deleted remotely."""
+        if partner.kind == "files":
+            return  # a folder's URLs never change; edits are caught at update time
+        live = [d for d in ledger.values() if d.remote_id and d.state not in (WITHDRAWN,)]
+        if not live:
+            return
+        states = publisher.refresh([d.remote_id for d in live if d.remote_id])
+        for d in live:
+            remote = states.get(d.remote_id)  # type: ignore[arg-type]
+            if d.remote_id not in states:
+                continue
+            if remote is None:
+                d.state, d.note = WITHDRAWN, "the copy was deleted on the partner"
+                log.warning("%s: the copy of %s was deleted on the partner; it will not be recreated",
+                            partner.id, d.entry_url or d.guid)
+                self.store.put(d)  # type: ignore[union-attr]
+                continue
+            changed = remote.url != d.remote_url or remote.status != d.remote_status
+            if d.state == HELD and remote.fields_hash == d.remote_hash:
+                d.state, d.note = OK, None  # the partner reverted its edit
+                d.pushed_hash = None
+                changed = True
+            if changed:
+                d.remote_url, d.remote_status = remote.url or d.remote_url, remote.status
+                self.store.put(d)  # type: ignore[union-attr]
+
+    def _adopt(self, d: Delivery, remote: RemoteCopy) -> None:
+        d.remote_id, d.remote_url, d.slug = remote.remote_id, remote.url, remote.slug or d.slug
+        d.remote_status, d.remote_version, d.remote_hash = remote.status, remote.version, remote.fields_hash
+
+    def _execute(self, planned: Planned, partner: PartnerConfig, publisher: Publisher,
+                 ledger: dict[tuple[str, str], Delivery]) -> str:
+        """Push one create/update/withdraw, recording intent first and the outcome after."""
+        assert self.store is not None
+        entry = planned.entry
+        key = (entry.source, entry.guid)
+        d = ledger.get(key) or Delivery(partner=partner.id, source=entry.source, guid=entry.guid)
+        ledger[key] = d
+        marker = marker_for(entry.source, entry.guid, partner.id)
+        action = planned.action
+        d.entry_url, d.title = entry.url, entry.title
+        if action == "withdraw":
+            return self._withdraw(d, publisher, planned.reason or "permission revoked")
+        article = planned.article
+        assert article is not None
+        d.intent, d.state, d.attempts = action, INTENT, d.attempts + 1
+        d.slug = d.slug or article.slug
+        self.store.put(d)  # durable before any remote write
+        try:
+            if action == "create":
+                try:
+                    remote = publisher.create(article, marker)
+                except UnknownOutcome as exc:
+                    log.warning("%s; looking for the copy before anything is sent again", exc)
+                    remote = publisher.find(article, marker)
+                    if remote is None:
+                        raise
+            else:
+                force = self._overwrite_matches(entry) and d.state != OK
+                remote = publisher.update(d.remote_id or "", article, marker, d.remote_hash,
+                                          force=force or self._overwrite_matches(entry))
+        except PartnerEdited as exc:
+            d.state, d.intent = HELD, None
+            d.note = "the partner edited its copy; run `syndicate sync --overwrite ENTRY` to push ours anyway"
+            d.last_error = None
+            self.store.put(d)
+            message = f"{partner.id}: update of {entry.url or entry.guid} held: {exc}"
+            log.warning(redact(message))
+            self.report.warnings.append(redact(message))
+            return "held"
+        except PartnerDown:
+            d.intent = None
+            d.state = PENDING
+            self.store.put(d)
+            raise
+        except PublishError as exc:
+            self._failed(d, exc, entry)
+            return "failed"
+        self._adopt(d, remote)
+        d.state, d.intent, d.note = OK, None, None
+        d.pushed_hash, d.render_key = article.content_hash(), planned.render_key
+        d.pushed_at = iso(dt.datetime.now(dt.timezone.utc))
+        d.permission = planned.verdict.permission.describe() if planned.verdict.permission else None
+        d.last_error = d.failing_since = None
+        d.attempts = 0
+        self.store.put(d)
+        for warning in remote.warnings:
+            self.report.warnings.append(f"{partner.id}: {warning}")
+            log.warning("%s: %s", partner.id, warning)
+        log.info("%s: %s %s → %s", partner.id, "created" if action == "create" else "updated",
+                 entry.url or entry.guid, d.remote_url)
+        return action
+
+    def _failed(self, d: Delivery, exc: PublishError, entry: Entry) -> None:
+        message = redact(str(exc))
+        now = dt.datetime.now(dt.timezone.utc)
+        d.failing_since = d.failing_since or iso(now)
+        since = dt.datetime.fromisoformat(d.failing_since.replace("Z", "+00:00"))
+        give_up = dt.timedelta(hours=self.config.delivery.give_up_after_hours)
+        d.state = FAILED if now - since >= give_up else PENDING
+        d.intent = None
+        d.last_error = message
+        self.store.put(d)  # type: ignore[union-attr]
+        log.error("%s (%s; it stays due)", message, entry.url or entry.guid)
+        self.report.errors.append(message)
+
+    def _withdraw(self, d: Delivery, publisher: Publisher, reason: str, delete: bool = False) -> str:
+        assert self.store is not None
+        d.intent, d.state = "withdraw", INTENT
+        self.store.put(d)
+        try:
+            remote = publisher.withdraw(d.remote_id or "", delete=delete)
+        except PartnerDown:
+            d.state, d.intent = PENDING, None
+            self.store.put(d)
+            raise
+        except PublishError as exc:
+            d.state, d.intent, d.last_error = OK, None, redact(str(exc))
+            self.store.put(d)
+            self.report.errors.append(redact(str(exc)))
+            return "failed"
+        d.state, d.intent, d.note = WITHDRAWN, None, reason
+        if remote is not None:
+            d.remote_status = remote.status
+        d.last_error = None
+        self.store.put(d)
+        log.info("%s: withdrew %s (%s)", d.partner, d.entry_url or d.guid, reason)
+        return "withdraw"
+
+    # ==========================================================================================
+    # preview and withdraw
+
+    def find_entry(self, spelling: str) -> Entry:
+        """The current entry named by ``spelling`` (its guid or its URL in any spelling)."""
+        for entry, _ in self.entries():
+            if self.rules.matches(spelling, entry):
+                return entry
+        if self.store is not None:
+            for sid in self.source_ids:
+                for entry in self.store.all_entries(sid):
+                    if self.rules.matches(spelling, entry):
+                        return entry
+        raise NotFound(f"no entry matches {spelling!r} (give its original URL or its guid)")
+
+    def preview(self, entry: Entry) -> list[tuple[Decision, Article | None]]:
+        """What each selected partner would receive for one entry."""
+        out = []
+        for pid in self.partner_ids:
+            partner = self.config.partners[pid]
+            ledger = self._ledger_rows(pid)
+            predicted = self._predicted_copies(partner, ledger)
+            publisher = make_publisher(partner, self._publish_context(pid))
+            try:
+                for planned in self._plan(partner, None, ledger, predicted):
+                    if planned.entry.guid != entry.guid or planned.entry.source != entry.source:
+                        continue
+                    article = None
+                    if planned.action not in ("skip", "wait"):
+                        if planned.article is None:
+                            planned.delivery = None  # force a render for display
+                            self._render(planned, partner, None, self._copies(pid, ledger, predicted), ledger)
+                        article = planned.article
+                        if article is not None:
+                            article = replace(article, html=publisher.prepare_html(article.html))
+                    out.append((self._decision(planned, partner), article))
+            finally:
+                publisher.close()
+        return out
+
+    def withdraw(self, spelling: str, delete: bool = False) -> list[tuple[str, str]]:
+        """Unpublish the copies of one entry on the selected partners; (partner, what happened) each."""
+        entry = self.find_entry(spelling)
+        results = []
+        for pid in self.partner_ids:
+            partner = self.config.partners[pid]
+            d = self.store.delivery(pid, entry.source, entry.guid) if self.store else None
+            if d is None or not d.remote_id:
+                results.append((pid, "no copy"))
+                continue
+            if d.state == WITHDRAWN and not delete:
+                results.append((pid, "already withdrawn"))
+                continue
+            publisher = make_publisher(partner, self._publish_context(pid))
+            try:
+                outcome = self._withdraw(d, publisher, "withdrawn by an editor", delete=delete)
+            except PublishError as exc:
+                outcome = "failed: " + redact(str(exc))
+                self.report.errors.append(outcome)
+            finally:
+                publisher.close()
+            results.append((pid, "withdrawn" if outcome == "withdraw" else outcome))
+        return results
+
+
+def _merge_outcome(previous: str | None, new: str) -> str:
+    """A create followed by an update in a later pass still counts as a create."""
+    if previous == "create" and new in ("update", "unchanged"):
+        return "create"
+    if previous in ("failed",):
+        return previous
+    return new
+
+
+def _count(report: PartnerReport, outcome: str) -> None:
+    attr = {"create": "created", "update": "updated", "unchanged": "unchanged", "skip": "skipped",
+            "wait": "waiting", "held": "held", "withdraw": "withdrawn", "withdrawn": "withdrawn",
+            "failed": "failed"}.get(outcome)
+    if attr:
+        setattr(report, attr, getattr(report, attr) + 1)

@@ -1,0 +1,140 @@
+"""What every partner kind implements, and what the pipeline gives it.
+
+A publisher turns an ``Article`` into a copy on the partner and reads copies back. It knows nothing of
+permissions, the ledger or convergence: ``pipeline`` decides what to do and records what happened.
+Built-in kinds are registered exactly like any other (``config.PARTNER_KINDS``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from ..config import PartnerConfig
+from ..models import Article
+
+
+class PublishError(Exception):
+    """A delivery failed; str(e) says why in plain words, naming the partner. It stays due."""
+
+    #: True when trying again later may work (timeouts, 5xx, 429); False for e.g. a 403.
+    transient: bool = True
+
+
+class UnknownOutcome(PublishError):
+    """A write was sent and its answer never came (timeout, reset, 5xx): the copy may or may not exist."""
+
+
+class PartnerDown(PublishError):
+    """The partner cannot be used at all this run (unreachable, credentials refused): stop its deliveries."""
+
+
+class PartnerEdited(PublishError):
+    """The copy was changed on the partner since our last push: the update is held for an editor."""
+
+    transient = False
+
+
+class ImageError(PublishError):
+    """The featured image could not be fetched or uploaded; the delivery fails and is retried next run."""
+
+
+@dataclass(frozen=True)
+class RemoteCopy:
+    """A copy as the partner reports it."""
+
+    remote_id: str
+    url: str | None
+    slug: str | None
+    status: str | None = None
+    #: The CMS's own version of the copy (WordPress ``modified_gmt``, Ghost ``updated_at``).
+    version: str | None = None
+    #: A hash of the fields we push (title, body, featured image, tags) as the partner holds them now;
+    #: it changes when, and only when, someone edits one of those fields.
+    fields_hash: str | None = None
+    warnings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Check:
+    """One line of ``partners test``."""
+
+    ok: bool
+    what: str
+    detail: str = ""
+    warning: bool = False   # ok, but something an operator should change
+
+
+@dataclass(frozen=True)
+class FetchedImage:
+    """An image's bytes, fetched through the guarded fetcher and checked by its magic bytes."""
+
+    url: str
+    data: bytes
+    content_type: str      # image/jpeg, image/png, image/gif, image/webp, image/avif
+    filename: str
+
+
+class MediaCache(Protocol):
+    """Images already uploaded to this partner, so updates reuse them."""
+
+    def get(self, source_url: str) -> tuple[str, str] | None:
+        """(remote id, remote URL) of the uploaded copy of ``source_url``."""
+
+    def put(self, source_url: str, remote_id: str, remote_url: str) -> None:
+        """Remember an upload."""
+
+    def forget(self, source_url: str) -> None:
+        """The upload is gone from the partner."""
+
+
+@dataclass
+class PublishContext:
+    """What the pipeline lends a publisher."""
+
+    fetch_image: Callable[[str], FetchedImage]
+    media: MediaCache
+    user_agent: str = "syndicate"
+    #: The config file's folder: relative paths in a partner's config are relative to it.
+    base_dir: Path = Path(".")
+    timeout: float = 10
+    #: Total seconds this publisher may spend waiting on Retry-After / backoff in one run.
+    max_retry_seconds: float = 120
+    #: Warnings for the run's report (e.g. "canonical meta key dropped by WordPress").
+    warnings: list[str] = field(default_factory=list)
+    sleep: Callable[[float], None] | None = None
+    now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.timezone.utc)
+
+
+class Publisher(Protocol):
+    """One partner kind. ``marker`` is a stable id of entry × partner that the copy carries."""
+
+    config: PartnerConfig
+
+    def prepare_html(self, html: str) -> str:
+        """The body as this CMS must receive it (e.g. WordPress: ``[``/``]`` encoded); used by preview too."""
+
+    def refresh(self, remote_ids: list[str]) -> dict[str, RemoteCopy | None]:
+        """Read the current state of our copies (None: gone from the partner)."""
+
+    def find(self, article: Article, marker: str) -> RemoteCopy | None:
+        """Look for a copy we may have created (slug family across all statuses, our marker)."""
+
+    def create(self, article: Article, marker: str) -> RemoteCopy:
+        """Create the copy; UnknownOutcome when the answer was lost."""
+
+    def update(self, remote_id: str, article: Article, marker: str, expected_hash: str | None,
+               force: bool = False) -> RemoteCopy:
+        """Update the copy; PartnerEdited when its fields no longer hash to ``expected_hash`` (unless force)."""
+
+    def withdraw(self, remote_id: str, delete: bool = False) -> RemoteCopy | None:
+        """Unpublish (draft) or delete the copy."""
+
+    def test(self) -> list[Check]:
+        """Check credentials, reachability and capabilities; change nothing."""
+
+    def close(self) -> None:
+        """Release connections."""

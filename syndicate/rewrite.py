@@ -1,0 +1,181 @@
+"""HTML → HTML: absolute URLs, tracking parameters removed, embeds filtered, sanitised, cross-links.
+
+Two steps, split by what they depend on:
+
+* ``clean`` depends only on the entry and the ``[rewrite]`` config, so it runs once per entry (in the
+  parse workers, in parallel): every ``href``/``src``/``srcset``/``poster`` made absolute, tracking
+  parameters removed, iframes kept only from allowed embed hosts, then nh3 with a strict allowlist.
+  This is all an ND licence allows, so its output is what ND partners get.
+* ``retarget`` depends on the partner: links to the source's own posts that this partner has a copy
+  of are pointed at that copy.
+
+Always on a real HTML5 parser (lexbor through selectolax), never regular expressions on HTML.
+"""
+
+from __future__ import annotations
+
+import html as htmllib
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+import nh3
+from selectolax.lexbor import LexborHTMLParser
+
+from .config import DEFAULT_EMBED_HOSTS, DEFAULT_STRIP_PARAMS
+from .urls import SiteIdentity, absolute, strip_tracking
+
+ALLOWED_TAGS = {
+    "p", "br", "hr", "h1", "h2", "h3", "h4", "h5", "h6", "ul", "ol", "li", "dl", "dt", "dd",
+    "blockquote", "q", "cite", "figure", "figcaption", "img", "picture", "source", "video", "audio", "track",
+    "table", "thead", "tbody", "tfoot", "tr", "th", "td", "caption", "colgroup", "col",
+    "code", "pre", "kbd", "samp", "var", "a", "em", "strong", "b", "i", "u", "s", "del", "ins", "sub", "sup",
+    "small", "mark", "abbr", "time", "span", "div", "details", "summary",
+}
+ALLOWED_ATTRIBUTES = {
+    "a": {"href", "title"},
+    "img": {"src", "srcset", "sizes", "alt", "title", "width", "height"},
+    "source": {"src", "srcset", "sizes", "type", "media"},
+    "video": {"src", "poster", "controls", "width", "height", "loop", "muted", "playsinline"},
+    "audio": {"src", "controls", "loop"},
+    "track": {"src", "kind", "srclang", "label"},
+    "td": {"colspan", "rowspan"}, "th": {"colspan", "rowspan", "scope"},
+    "ol": {"start", "reversed"}, "li": {"value"},
+    "abbr": {"title"}, "time": {"datetime"},
+    "blockquote": {"cite"}, "q": {"cite"}, "del": {"cite", "datetime"}, "ins": {"cite", "datetime"},
+    "col": {"span"}, "colgroup": {"span"},
+}
+URL_SCHEMES = {"http", "https", "mailto"}
+_URL_ATTRS = ("href", "src", "poster", "cite")
+# Tags whose whole content goes, not only the tag (nh3 would otherwise keep their text).
+_DROP_WITH_CONTENT = {"script", "style", "template", "noscript", "object", "embed", "applet", "svg", "math",
+                      "form", "select", "textarea", "button", "head", "title", "iframe", "frame", "frameset"}
+
+
+@dataclass(frozen=True)
+class RewriteRules:
+    """The partner-independent rules of ``[rewrite]``."""
+
+    embed_hosts: tuple[str, ...] = DEFAULT_EMBED_HOSTS
+    strip_params: tuple[str, ...] = DEFAULT_STRIP_PARAMS
+
+
+@dataclass(frozen=True)
+class Cleaned:
+    """Sanitised HTML and the links in it that point at the source's own site."""
+
+    html: str
+    own_links: tuple[str, ...]
+
+
+def _parse(html: str) -> LexborHTMLParser:
+    # "<body>" first so that a leading <meta>/<title>/<style> stays in the body where we can see it.
+    return LexborHTMLParser("<body>" + html)
+
+
+def _body_html(tree: LexborHTMLParser) -> str:
+    body = tree.body
+    return body.inner_html if body is not None else ""
+
+
+def _srcset(value: str, base: str | None, strip_params: tuple[str, ...]) -> str:
+    """A srcset with every candidate absolute and only http(s) candidates kept."""
+    candidates = []
+    for candidate in value.split(","):
+        bits = candidate.strip().split()
+        if not bits:
+            continue
+        url = strip_tracking(absolute(bits[0], base), strip_params)
+        if url.lower().startswith(("http://", "https://")):
+            candidates.append(" ".join([url, *bits[1:]]))
+    return ", ".join(candidates)
+
+
+def _embed(src: str, attrs: Mapping[str, str | None], embed_hosts: tuple[str, ...]) -> str | None:
+    """Our own iframe markup for an allowed embed, or None when the host is not allowed."""
+    try:
+        parts = urlsplit(src)
+    except ValueError:
+        return None
+    if parts.scheme not in ("http", "https") or (parts.hostname or "").lower() not in embed_hosts:
+        return None
+    out = [f'<iframe src="{htmllib.escape(src, quote=True)}"']
+    for name in ("width", "height"):
+        value = (attrs.get(name) or "").strip()
+        if value.isdigit():
+            out.append(f' {name}="{value}"')
+    title = attrs.get("title")
+    if title:
+        out.append(f' title="{htmllib.escape(title, quote=True)}"')
+    out.append(' frameborder="0" allowfullscreen></iframe>')
+    return "".join(out)
+
+
+def clean(html: str, base: str | None, rules: RewriteRules = RewriteRules(),
+          site: SiteIdentity | None = None) -> Cleaned:
+    """Make every URL absolute against ``base``, drop tracking parameters and unknown embeds, sanitise."""
+    tree = _parse(html)
+    strip_params = rules.strip_params
+    embeds: dict[str, str] = {}
+    nonce = secrets.token_hex(8)  # a feed cannot forge a placeholder it cannot guess
+    for node in tree.css("iframe"):
+        markup = _embed(absolute(node.attrs.get("src") or "", base), node.attrs, rules.embed_hosts)
+        if markup is None:
+            node.decompose()
+            continue
+        token = f"syndicate-embed-{nonce}-{len(embeds)}"
+        embeds[token] = markup
+        node.replace_with(token)
+    for tag in _DROP_WITH_CONTENT:
+        for node in tree.css(tag):
+            node.decompose()
+
+    own_links: list[str] = []
+    for node in tree.css("[href], [src], [srcset], [poster], [cite]"):
+        attrs = node.attrs
+        for name in _URL_ATTRS:
+            value = attrs.get(name)
+            if value is None:
+                continue
+            url = strip_tracking(absolute(value, base), strip_params)
+            if url != value:
+                attrs[name] = url
+            if name == "href" and site is not None and node.tag == "a" and site.owns(url):
+                own_links.append(url)
+        srcset = attrs.get("srcset")
+        if srcset is not None:
+            attrs["srcset"] = _srcset(srcset, base, strip_params)
+
+    sanitized = nh3.clean(
+        _body_html(tree),
+        tags=ALLOWED_TAGS,
+        attributes=ALLOWED_ATTRIBUTES,
+        url_schemes=URL_SCHEMES,
+        url_relative="deny",  # everything is absolute by now; anything relative left is suspect
+        link_rel=None,
+        strip_comments=True,
+    )
+    for token, markup in embeds.items():
+        sanitized = sanitized.replace(token, markup, 1)
+    return Cleaned(sanitized.strip(), tuple(dict.fromkeys(own_links)))
+
+
+def retarget(html: str, site: SiteIdentity, copies: Mapping[str, str]) -> str:
+    """Point links to the source's own posts at this partner's copies (``copies``: ``site.key`` → copy URL)."""
+    if not copies:
+        return html
+    tree = _parse(html)
+    changed = False
+    for node in tree.css("a[href]"):
+        key = site.key(node.attrs.get("href") or "")
+        if key is not None and key in copies:
+            node.attrs["href"] = copies[key]
+            changed = True
+    return _body_html(tree) if changed else html
+
+
+def text_to_html(text: str) -> str:
+    """Plain-text content as HTML: escaped, never parsed; blank lines make paragraphs."""
+    paragraphs = [p.strip() for p in text.replace("\r\n", "\n").split("\n\n") if p.strip()]
+    return "".join("<p>" + htmllib.escape(p).replace("\n", "<br>") + "</p>" for p in paragraphs)

@@ -1,0 +1,430 @@
+"""The state store: feed validators, entries, series numbers and the delivery ledger.
+
+SQLAlchemy Core over SQLite by default (WAL, a busy timeout, ``synchronous=FULL`` so a delivery's
+intent survives a power cut before its remote write is sent); nothing here is SQLite-specific but
+the pragmas, so PostgreSQL can follow without a rewrite.
+
+The lock that keeps two ``sync``s apart is an ``flock`` on a file beside the database: the kernel
+releases it when its holder dies, ``kill -9`` included, so a stale lock never blocks.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import fcntl
+import json
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (Boolean, Column, Float, Integer, MetaData, String, Table, Text, create_engine, event,
+                        select)
+from sqlalchemy.engine import Connection, Engine
+
+from .errors import ConfigError, LockedError
+from .models import Entry, from_iso, iso
+
+SCHEMA_VERSION = 1
+
+metadata = MetaData()
+
+meta = Table("meta", metadata, Column("key", String, primary_key=True), Column("value", Text))
+
+feeds = Table(
+    "feeds", metadata,
+    Column("source", String, primary_key=True),
+    Column("url", Text),
+    Column("etag", Text),
+    Column("last_modified", Text),
+    Column("fetched_at", Text),
+    Column("ok_at", Text),
+    Column("last_error", Text),
+    Column("failures", Integer, nullable=False, default=0),
+    Column("warning", Text),
+    Column("license", Text),
+)
+
+entries = Table(
+    "entries", metadata,
+    Column("source", String, primary_key=True),
+    Column("guid", String, primary_key=True),
+    Column("url", Text),
+    Column("content_hash", String),
+    Column("data", Text, nullable=False),
+    Column("first_seen", Text, nullable=False),
+    Column("last_seen", Text, nullable=False),
+    Column("current", Boolean, nullable=False, default=True),
+    Column("position", Integer, nullable=False, default=0),
+)
+
+series_parts = Table(
+    "series_parts", metadata,
+    Column("source", String, primary_key=True),
+    Column("series", String, primary_key=True),
+    Column("guid", String, primary_key=True),
+    Column("number", Integer, nullable=False),
+)
+
+deliveries = Table(
+    "deliveries", metadata,
+    Column("partner", String, primary_key=True),
+    Column("source", String, primary_key=True),
+    Column("guid", String, primary_key=True),
+    Column("state", String, nullable=False),
+    Column("intent", String),              # create | update | withdraw, while a remote write is in flight
+    Column("slug", String),
+    Column("remote_id", String),
+    Column("remote_url", Text),
+    Column("remote_status", String),
+    Column("remote_version", String),      # modified_gmt / updated_at at our last write or read
+    Column("remote_hash", String),         # hash of the remote's pushed fields as read back after our write
+    Column("pushed_hash", String),         # Article.content_hash of what we pushed
+    Column("render_key", String),          # fingerprint of every input of the rendered article
+    Column("entry_url", Text),
+    Column("title", Text),
+    Column("permission", Text),
+    Column("created_at", Text),
+    Column("pushed_at", Text),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("last_error", Text),
+    Column("failing_since", Text),
+    Column("note", Text),
+    Column("updated_at", Text),
+)
+
+media = Table(
+    "media", metadata,
+    Column("partner", String, primary_key=True),
+    Column("source_url", Text, primary_key=True),
+    Column("remote_id", String),
+    Column("remote_url", Text),
+    Column("created_at", Text),
+)
+
+#: Delivery states.
+PENDING = "pending"       # due: no copy yet, or an update still to push; retried every run
+INTENT = "intent"         # a remote write was about to be sent; its outcome is unknown until reconciled
+OK = "ok"                 # the copy exists and holds what we last pushed
+HELD = "held"             # the partner edited the copy; our update waits for an editor
+WITHDRAWN = "withdrawn"   # unpublished; sticks
+FAILED = "failed"         # kept failing past [delivery] give_up_after_hours; retried only after a fix
+
+
+@dataclass
+class Delivery:
+    """One row of the ledger: entry × partner."""
+
+    partner: str
+    source: str
+    guid: str
+    state: str = PENDING
+    intent: str | None = None
+    slug: str | None = None
+    remote_id: str | None = None
+    remote_url: str | None = None
+    remote_status: str | None = None
+    remote_version: str | None = None
+    remote_hash: str | None = None
+    pushed_hash: str | None = None
+    render_key: str | None = None
+    entry_url: str | None = None
+    title: str | None = None
+    permission: str | None = None
+    created_at: str | None = None
+    pushed_at: str | None = None
+    attempts: int = 0
+    last_error: str | None = None
+    failing_since: str | None = None
+    note: str | None = None
+    updated_at: str | None = None
+
+    @property
+    def has_copy(self) -> bool:
+        """A copy exists (or may exist) on the partner and is not withdrawn."""
+        return self.remote_id is not None and self.state != WITHDRAWN
+
+    def as_json(self) -> dict[str, Any]:
+        """One object of ``status --json``."""
+        return {
+            "partner": self.partner, "source": self.source, "guid": self.guid, "entry": self.entry_url,
+            "title": self.title, "state": self.state, "slug": self.slug, "remote_id": self.remote_id,
+            "url": self.remote_url, "remote_status": self.remote_status, "attempts": self.attempts,
+            "last_error": self.last_error, "pushed_at": self.pushed_at, "permission": self.permission,
+            "note": self.note,
+        }
+
+
+@dataclass
+class FeedState:
+    """What we know of one source's feed."""
+
+    source: str
+    url: str | None = None
+    etag: str | None = None
+    last_modified: str | None = None
+    fetched_at: str | None = None
+    ok_at: str | None = None
+    last_error: str | None = None
+    failures: int = 0
+    warning: str | None = None
+    license: str | None = None
+
+
+def _now() -> str:
+    return iso(dt.datetime.now(dt.timezone.utc)) or ""
+
+
+class Store:
+    """The ledger and feed state behind one clear interface."""
+
+    def __init__(self, url: str, *, create: bool = True) -> None:
+        self.url = url
+        self.lock_path: Path | None = None
+        if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
+            path = Path(url[len("sqlite:///"):])
+            if create:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            self.lock_path = path.with_name(path.name + ".lock")
+        try:
+            self.engine: Engine = create_engine(url, future=True)
+        except Exception as exc:
+            raise ConfigError(f"state.url: cannot open the state store: {exc}") from None
+        if self.engine.dialect.name == "sqlite":
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+        self._conn: Connection | None = None
+        self._lock_fd: int | None = None
+        if create:
+            self._migrate()
+
+    # --- plumbing -----------------------------------------------------------------------------
+
+    def _migrate(self) -> None:
+        with self.engine.begin() as conn:
+            metadata.create_all(conn)
+            row = conn.execute(select(meta.c.value).where(meta.c.key == "schema_version")).first()
+            if row is None:
+                conn.execute(meta.insert().values(key="schema_version", value=str(SCHEMA_VERSION)))
+            elif int(row[0]) > SCHEMA_VERSION:
+                raise ConfigError(
+                    f"state.url: the store was written by a newer syndicate (schema {row[0]} > {SCHEMA_VERSION})")
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        """One transaction; nested calls join the outer one."""
+        if self._conn is not None:
+            yield self._conn
+            return
+        with self.engine.begin() as conn:
+            self._conn = conn
+            try:
+                yield conn
+            finally:
+                self._conn = None
+
+    def close(self) -> None:
+        """Release the lock and the connections."""
+        self.unlock()
+        self.engine.dispose()
+
+    # --- the sync lock ------------------------------------------------------------------------
+
+    def lock(self, wait: bool = False, lock_path: Path | None = None) -> None:
+        """Take the store's exclusive lock, or raise LockedError (exit 75) when another run holds it."""
+        path = lock_path or self.lock_path
+        if path is None:
+            raise ConfigError("state.url: no lock file location for this store")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            try:
+                holder = os.read(fd, 64).decode(errors="replace").strip()
+            except OSError:
+                holder = ""
+            os.close(fd)
+            who = f" (pid {holder})" if holder.isdigit() else ""
+            raise LockedError(f"another syndicate sync is running on this state store{who}; "
+                              f"try again when it has finished, or use --wait") from None
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode())
+        self._lock_fd = fd
+
+    def unlock(self) -> None:
+        """Release the lock if held."""
+        if self._lock_fd is not None:
+            with contextlib.suppress(OSError):
+                fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+                os.close(self._lock_fd)
+            self._lock_fd = None
+
+    # --- feeds --------------------------------------------------------------------------------
+
+    def feed_state(self, source: str) -> FeedState:
+        """The stored state of a source's feed (empty if never fetched)."""
+        with self.transaction() as conn:
+            row = conn.execute(select(feeds).where(feeds.c.source == source)).mappings().first()
+        return FeedState(**row) if row else FeedState(source=source)
+
+    def feed_states(self) -> dict[str, FeedState]:
+        """Every source's feed state."""
+        with self.transaction() as conn:
+            return {r["source"]: FeedState(**r) for r in conn.execute(select(feeds)).mappings()}
+
+    def save_feed(self, state: FeedState) -> None:
+        """Insert or replace a feed's state."""
+        values = asdict(state)
+        with self.transaction() as conn:
+            if conn.execute(select(feeds.c.source).where(feeds.c.source == state.source)).first():
+                conn.execute(feeds.update().where(feeds.c.source == state.source).values(**values))
+            else:
+                conn.execute(feeds.insert().values(**values))
+
+    # --- entries ------------------------------------------------------------------------------
+
+    def save_entries(self, source: str, items: list[Entry]) -> dict[str, str]:
+        """Store the entries of a successful read of ``source``'s feed; they become its current entries.
+
+        Returns the previous content hash of each entry that was known (guid → hash)."""
+        now = _now()
+        previous: dict[str, str] = {}
+        with self.transaction() as conn:
+            known = {r.guid: r for r in conn.execute(
+                select(entries.c.guid, entries.c.content_hash, entries.c.first_seen).where(entries.c.source == source))}
+            conn.execute(entries.update().where(entries.c.source == source).values(current=False))
+            seen: set[str] = set()
+            inserts, updates = [], []
+            for position, entry in enumerate(items):
+                if entry.guid in seen:  # a feed that repeats a guid: the first one stands
+                    continue
+                seen.add(entry.guid)
+                values = {"url": entry.url, "content_hash": entry.content_hash,
+                          "data": json.dumps(entry.to_json(), ensure_ascii=False),
+                          "last_seen": now, "current": True, "position": position}
+                if entry.guid in known:
+                    previous[entry.guid] = known[entry.guid].content_hash
+                    updates.append({"b_guid": entry.guid, **values})
+                else:
+                    inserts.append({"source": source, "guid": entry.guid, "first_seen": now, **values})
+            if inserts:
+                conn.execute(entries.insert(), inserts)
+            if updates:
+                from sqlalchemy import bindparam
+
+                stmt = entries.update().where(entries.c.source == source, entries.c.guid == bindparam("b_guid"))
+                conn.execute(stmt, updates)
+        return previous
+
+    def current_entries(self, sources: list[str] | None = None) -> list[tuple[Entry, dt.datetime]]:
+        """The entries last read from each feed (a 304 or a failed fetch leaves them standing), with first-seen."""
+        query = select(entries.c.data, entries.c.first_seen).where(entries.c.current.is_(True))
+        if sources is not None:
+            query = query.where(entries.c.source.in_(sources))
+        query = query.order_by(entries.c.source, entries.c.position)
+        with self.transaction() as conn:
+            rows = conn.execute(query).all()
+        return [(Entry.from_json(json.loads(r.data)), from_iso(r.first_seen)) for r in rows]  # type: ignore[misc]
+
+    def all_entries(self, source: str | None = None) -> list[Entry]:
+        """Every entry ever seen (current or not)."""
+        query = select(entries.c.data)
+        if source is not None:
+            query = query.where(entries.c.source == source)
+        with self.transaction() as conn:
+            return [Entry.from_json(json.loads(r.data)) for r in conn.execute(query)]
+
+    # --- series -------------------------------------------------------------------------------
+
+    def series_numbers(self, source: str, series: str) -> dict[str, int]:
+        """guid → part number for one series."""
+        with self.transaction() as conn:
+            rows = conn.execute(select(series_parts.c.guid, series_parts.c.number).where(
+                series_parts.c.source == source, series_parts.c.series == series))
+            return {r.guid: r.number for r in rows}
+
+    def add_series_parts(self, source: str, series: str, numbered: dict[str, int]) -> None:
+        """Record the numbers of newly seen parts (a part keeps the number it got when first seen)."""
+        if not numbered:
+            return
+        with self.transaction() as conn:
+            conn.execute(series_parts.insert(), [
+                {"source": source, "series": series, "guid": g, "number": n} for g, n in numbered.items()])
+
+    # --- deliveries ---------------------------------------------------------------------------
+
+    def deliveries(self, partners: list[str] | None = None) -> list[Delivery]:
+        """Every ledger row (optionally for some partners)."""
+        query = select(deliveries)
+        if partners is not None:
+            query = query.where(deliveries.c.partner.in_(partners))
+        query = query.order_by(deliveries.c.partner, deliveries.c.created_at, deliveries.c.guid)
+        with self.transaction() as conn:
+            return [Delivery(**r) for r in conn.execute(query).mappings()]
+
+    def delivery(self, partner: str, source: str, guid: str) -> Delivery | None:
+        """One ledger row, or None."""
+        with self.transaction() as conn:
+            row = conn.execute(select(deliveries).where(
+                deliveries.c.partner == partner, deliveries.c.source == source, deliveries.c.guid == guid,
+            )).mappings().first()
+        return Delivery(**row) if row else None
+
+    def put(self, delivery: Delivery) -> None:
+        """Insert or replace a ledger row (committed at once unless inside ``transaction``)."""
+        delivery.updated_at = _now()
+        if delivery.created_at is None:
+            delivery.created_at = delivery.updated_at
+        values = {f.name: getattr(delivery, f.name) for f in fields(Delivery)}
+        key = (deliveries.c.partner == delivery.partner, deliveries.c.source == delivery.source,
+               deliveries.c.guid == delivery.guid)
+        with self.transaction() as conn:
+            if conn.execute(select(deliveries.c.state).where(*key)).first():
+                conn.execute(deliveries.update().where(*key).values(**values))
+            else:
+                conn.execute(deliveries.insert().values(**values))
+
+    # --- media --------------------------------------------------------------------------------
+
+    def media(self, partner: str, source_url: str) -> tuple[str, str] | None:
+        """(remote id, remote URL) of an image already uploaded to this partner."""
+        with self.transaction() as conn:
+            row = conn.execute(select(media.c.remote_id, media.c.remote_url).where(
+                media.c.partner == partner, media.c.source_url == source_url)).first()
+        return (row[0], row[1]) if row else None
+
+    def put_media(self, partner: str, source_url: str, remote_id: str, remote_url: str) -> None:
+        """Remember an uploaded image so later updates reuse it."""
+        with self.transaction() as conn:
+            conn.execute(media.delete().where(media.c.partner == partner, media.c.source_url == source_url))
+            conn.execute(media.insert().values(partner=partner, source_url=source_url, remote_id=remote_id,
+                                               remote_url=remote_url, created_at=_now()))
+
+    def forget_media(self, partner: str, source_url: str) -> None:
+        """Forget an uploaded image (it is gone from the partner)."""
+        with self.transaction() as conn:
+            conn.execute(media.delete().where(media.c.partner == partner, media.c.source_url == source_url))
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cursor = dbapi_conn.cursor()
+    cursor.execute("PRAGMA busy_timeout = 10000")
+    for _ in range(50):  # WAL needs a moment of exclusivity the first time
+        try:
+            cursor.execute("PRAGMA journal_mode = WAL")
+            break
+        except Exception:
+            time.sleep(0.1)
+    cursor.execute("PRAGMA synchronous = FULL")
+    cursor.execute("PRAGMA foreign_keys = ON")
+    cursor.close()
+
+
+def open_readonly(url: str) -> Store | None:
+    """The store for commands that change nothing (None when it was never created)."""
+    if url.startswith("sqlite:///") and url != "sqlite:///:memory:" and not Path(url[len("sqlite:///"):]).exists():
+        return None
+    return Store(url, create=True)
