@@ -1,0 +1,94 @@
+"""Smoke test of the real-WordPress harness (tests/integration/wordpress_server.py)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+import requests
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import wordpress_server  # noqa: E402
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def wp_site(tmp_path_factory):
+    try:
+        wordpress_server.ensure_installed()
+    except RuntimeError as e:
+        pytest.skip("WordPress harness unavailable: %s" % e)
+    site = wordpress_server.start(tmp_path_factory.mktemp("wordpress"))
+    try:
+        yield site
+    finally:
+        wordpress_server.stop(site)
+
+
+def _get(site, path, auth):
+    return requests.get(site.url + "/wp-json" + path, auth=auth, timeout=30)
+
+
+def test_admin_app_password_authenticates(wp_site):
+    r = _get(wp_site, "/wp/v2/users/me?context=edit", (wp_site.username, wp_site.app_password))
+    assert r.status_code == 200, r.text
+    me = r.json()
+    assert me["username"] == wp_site.username
+    assert "administrator" in me["roles"]
+
+
+def test_author_has_no_unfiltered_html(wp_site):
+    r = _get(wp_site, "/wp/v2/users/me?context=edit",
+             (wp_site.author_username, wp_site.author_app_password))
+    assert r.status_code == 200, r.text
+    me = r.json()
+    assert me["roles"] == ["author"]
+    assert not me["capabilities"].get("unfiltered_html", False)
+    assert me["capabilities"].get("publish_posts") is True
+
+
+def test_bad_password_is_rejected(wp_site):
+    r = _get(wp_site, "/wp/v2/users/me", (wp_site.username, "nope nope nope nope nope nope"))
+    assert r.status_code == 401
+
+
+def test_post_with_registered_canonical_meta_round_trips(wp_site):
+    auth = (wp_site.username, wp_site.app_password)
+    canonical = "https://origin.example/articles/hello"
+    r = requests.post(
+        wp_site.url + "/wp-json/wp/v2/posts",
+        json={"title": "Hello", "content": "<p>Body</p>", "status": "draft",
+              "meta": {"syndicate_canonical": canonical}},
+        auth=auth, timeout=30,
+    )
+    assert r.status_code == 201, r.text
+    post_id = r.json()["id"]
+    r = _get(wp_site, "/wp/v2/posts/%d?context=edit" % post_id, auth)
+    assert r.status_code == 200, r.text
+    assert r.json()["meta"]["syndicate_canonical"] == canonical
+    stored = wp_site.sql(
+        "SELECT meta_value FROM wp_postmeta WHERE post_id=%d AND meta_key='syndicate_canonical'" % post_id)
+    assert stored.strip() == canonical
+
+
+def test_reset_empties_posts(wp_site):
+    auth = (wp_site.username, wp_site.app_password)
+    for status in ("publish", "draft"):
+        r = requests.post(wp_site.url + "/wp-json/wp/v2/posts",
+                          json={"title": "To be reset", "status": status}, auth=auth, timeout=30)
+        assert r.status_code == 201, r.text
+    r = requests.post(wp_site.url + "/wp-json/wp/v2/tags", json={"name": "reset-me"}, auth=auth, timeout=30)
+    assert r.status_code == 201, r.text
+
+    wp_site.reset()
+
+    r = _get(wp_site, "/wp/v2/posts?context=edit&status=publish,draft,pending,private,future,trash", auth)
+    assert r.status_code == 200, r.text
+    assert r.json() == []
+    assert r.headers["X-WP-Total"] == "0"
+    assert _get(wp_site, "/wp/v2/tags", auth).json() == []
+    assert wp_site.sql("SELECT COUNT(*) FROM wp_posts").strip() == "0"
+    # users and application passwords survive a reset
+    assert _get(wp_site, "/wp/v2/users/me", auth).status_code == 200
