@@ -337,17 +337,18 @@ def parse_config(data: dict[str, Any], path: Path) -> Config:
     except ValidationError as exc:
         problems += _errors(exc)
 
+    source_ids = set(sources_raw) if isinstance(sources_raw, dict) else set()
+    for table, checks in (("grants", ("source", "partner")), ("overrides", ("source", "partner"))):
+        items = raw.get(table, [])
+        for i, item in enumerate(items if isinstance(items, list) else []):
+            if not isinstance(item, dict):
+                continue
+            if isinstance(item.get("source"), str) and item["source"] not in source_ids:
+                problems.append(f"{table}[{i}].source: unknown source {item['source']!r}")
+            if isinstance(item.get("partner"), str) and item["partner"] not in partners_raw:
+                problems.append(f"{table}[{i}].partner: unknown partner {item['partner']!r}")
+
     if config is not None:
-        for i, grant in enumerate(config.grants):
-            if grant.source not in config.sources:
-                problems.append(f"grants[{i}].source: unknown source {grant.source!r}")
-            if grant.partner not in partners and grant.partner not in partners_raw:
-                problems.append(f"grants[{i}].partner: unknown partner {grant.partner!r}")
-        for i, override in enumerate(config.overrides):
-            if override.source not in config.sources:
-                problems.append(f"overrides[{i}].source: unknown source {override.source!r}")
-            if override.partner is not None and override.partner not in partners_raw:
-                problems.append(f"overrides[{i}].partner: unknown partner {override.partner!r}")
         for sid, source in config.sources.items():
             seen = set()
             for j, series in enumerate(source.series):

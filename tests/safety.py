@@ -1,0 +1,41 @@
+"""What "nothing unsafe" means, checked on a real HTML5 parser (used by unit and integration tests)."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from selectolax.lexbor import LexborHTMLParser
+
+from syndicate.config import DEFAULT_EMBED_HOSTS
+
+FORBIDDEN_TAGS = {"script", "style", "form", "input", "button", "textarea", "select", "svg", "math", "object",
+                  "embed", "applet", "base", "meta", "link", "frame", "frameset", "noscript", "template"}
+URL_ATTRIBUTES = {"href", "src", "poster", "cite", "action", "formaction", "xlink:href", "background", "data",
+                  "srcset", "lowsrc", "dynsrc", "longdesc"}
+
+
+def problems(html: str, embed_hosts: tuple[str, ...] = DEFAULT_EMBED_HOSTS, *, allow_relative: bool = False) -> list[str]:
+    """Every hazard found in an HTML fragment; empty when it is safe to push."""
+    found = []
+    tree = LexborHTMLParser("<body>" + html)
+    for node in tree.body.traverse(include_text=False) if tree.body else []:
+        tag = node.tag
+        if tag in FORBIDDEN_TAGS:
+            found.append(f"<{tag}>")
+        if tag == "iframe":
+            host = (urlsplit(node.attrs.get("src") or "").hostname or "").lower()
+            if host not in embed_hosts:
+                found.append(f"iframe from {host or '?'}")
+        for name, value in node.attributes.items():
+            lname = name.lower()
+            if lname.startswith("on") or lname == "style":
+                found.append(f"{lname}= on <{tag}>")
+            if lname in URL_ATTRIBUTES and value is not None:
+                urls = [c.strip().split()[0] for c in value.split(",") if c.strip()] if lname == "srcset" else [value]
+                for url in urls:
+                    scheme = urlsplit(url.strip()).scheme.lower()
+                    if scheme not in ("http", "https", "mailto") and not (allow_relative and not scheme):
+                        found.append(f"{lname}={url[:40]!r} on <{tag}>")
+            if value and any(bad in value.lower().replace("\x00", "") for bad in ("javascript:", "vbscript:", "data:text")):
+                found.append(f"{lname} carries a script URL on <{tag}>")
+    return found
