@@ -131,11 +131,8 @@ def _show_sync(report: Any, config: Config, verbosity: int) -> None:
             console.print(f"[red]feed {feed.source}: {feed.error}[/red]")
         for warning in report.warnings:
             console.print(f"[yellow]warning: {warning}[/yellow]")
-        for pid, counts in report.partners.items():
-            partner = config.partners[pid]
-            if partner.kind == "files" and (counts.created or counts.updated):
-                folder = config.base_dir / partner.path  # type: ignore[attr-defined]
-                console.print(f"{pid}: open {folder}/")
+        for line in _where(report, config):
+            console.print(line)
     else:
         for pid, counts in report.partners.items():
             print(f"{prefix}{pid}: " + ", ".join(f"{getattr(counts, n)} {n}" for n in names))
@@ -145,6 +142,20 @@ def _show_sync(report: Any, config: Config, verbosity: int) -> None:
             print(f"feed {feed.source}: {feed.error}")
         for warning in report.warnings:
             print(f"warning: {warning}")
+        for line in _where(report, config):
+            print(line)
+
+
+def _where(report: Any, config: Config) -> list[str]:
+    """Where to open what a files partner wrote."""
+    lines = []
+    for pid in report.partners:
+        partner = config.partners[pid]
+        if partner.kind == "files" and not report.dry_run:
+            folder = (config.base_dir / partner.path).resolve()  # type: ignore[attr-defined]
+            if folder.is_dir():
+                lines.append(f"{pid}: the copies are in {folder}/ (open the .html files in a browser)")
+    return lines
 
 
 def _cell(value: int, name: str) -> str:
