@@ -147,8 +147,9 @@ def normalise(item: Any, feed: Any, ctx: SourceContext, channel_license: str | N
         url = strip_tracking(guid, ctx.rules.strip_params)
     title = " ".join((item.get("title") or "").split())
     value, content_base, content_type = _content(item)
-    published = _utc(item.get("published_parsed")) or _utc(item.get("updated_parsed"))
-    updated = _utc(item.get("updated_parsed"))
+    # dict.get: feedparser's own .get maps a missing updated_parsed to published_parsed, with a warning
+    updated = _utc(dict.get(item, "updated_parsed"))
+    published = _utc(dict.get(item, "published_parsed")) or updated
     if not guid:
         guid = url or "sha256:" + hashlib.sha256(
             f"{title}\n{published}\n{value}".encode("utf-8", "replace")).hexdigest()[:32]

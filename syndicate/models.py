@@ -25,7 +25,7 @@ def iso(value: dt.datetime | None) -> str | None:
     """ISO 8601 in UTC with a ``Z``: ``2019-03-25T08:00:00Z``."""
     if value is None:
         return None
-    return utc(value).strftime("%Y-%m-%dT%H:%M:%SZ")  # type: ignore[union-attr]
+    return utc(value).replace(microsecond=0).isoformat().replace("+00:00", "Z")  # type: ignore[union-attr]
 
 
 def from_iso(value: str | None) -> dt.datetime | None:

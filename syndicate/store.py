@@ -15,13 +15,14 @@ import datetime as dt
 import fcntl
 import json
 import os
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import (Boolean, Column, Float, Integer, MetaData, String, Table, Text, create_engine, event,
+from sqlalchemy import (Boolean, Column, Integer, MetaData, String, Table, Text, create_engine, event,
                         select)
 from sqlalchemy.engine import Connection, Engine
 
@@ -195,7 +196,7 @@ class Store:
             raise ConfigError(f"state.url: cannot open the state store: {exc}") from None
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
-        self._conn: Connection | None = None
+        self._local = threading.local()  # one transaction per thread (fetch threads read feed state)
         self._lock_fd: int | None = None
         if create:
             self._migrate()
@@ -215,15 +216,16 @@ class Store:
     @contextlib.contextmanager
     def transaction(self) -> Iterator[Connection]:
         """One transaction; nested calls join the outer one."""
-        if self._conn is not None:
-            yield self._conn
+        current = getattr(self._local, "conn", None)
+        if current is not None:
+            yield current
             return
         with self.engine.begin() as conn:
-            self._conn = conn
+            self._local.conn = conn
             try:
                 yield conn
             finally:
-                self._conn = None
+                self._local.conn = None
 
     def close(self) -> None:
         """Release the lock and the connections."""

@@ -39,3 +39,17 @@ def problems(html: str, embed_hosts: tuple[str, ...] = DEFAULT_EMBED_HOSTS, *, a
             if value and any(bad in value.lower().replace("\x00", "") for bad in ("javascript:", "vbscript:", "data:text")):
                 found.append(f"{lname} carries a script URL on <{tag}>")
     return found
+
+
+def relative_urls(html: str) -> list[str]:
+    """Every href/src/srcset/poster value that is not absolute (parsed, so text that looks like HTML is ignored)."""
+    found = []
+    tree = LexborHTMLParser("<body>" + html)
+    for node in tree.css("[href], [src], [srcset], [poster]"):
+        for name in ("href", "src", "srcset", "poster"):
+            value = node.attrs.get(name)
+            if value is None:
+                continue
+            urls = [c.strip().split()[0] for c in value.split(",") if c.strip()] if name == "srcset" else [value]
+            found += [u for u in urls if not urlsplit(u).scheme]
+    return found
