@@ -546,7 +546,7 @@ class Pipeline:
         try:
             response = self.fetcher.get(url, trusted=False, accept="image/avif,image/webp,image/png,image/jpeg,image/*")
         except FetchError as exc:
-            raise ImageError(f"featured image {url} could not be fetched: {exc}") from None
+            raise ImageError(f"featured image {url.split('?', 1)[0]} could not be fetched: {exc}") from None
         return checked_image(url, response.body)
 
     def sync(self) -> RunReport:

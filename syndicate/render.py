@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -43,10 +42,9 @@ class SeriesPart:
     title: str
 
 
-@lru_cache(maxsize=8)
 def _environment(user_dir: str | None) -> Environment:
     loaders = []
-    if user_dir and Path(user_dir).is_dir():
+    if user_dir:
         loaders.append(FileSystemLoader(user_dir))
     loaders.append(FileSystemLoader(str(packaged_templates())))
     return Environment(loader=ChoiceLoader(loaders), autoescape=select_autoescape(default=True,
@@ -100,6 +98,11 @@ class Renderer:
             published=entry.published,
         )
 
+    def files_page(self, partner: PartnerConfig, article: Article, url: str) -> str:
+        """The standalone page the files partner writes around an article."""
+        template = self.template(partner.template, "files_page.html")
+        return template.render(article=article, partner=partner, url=url, body=Markup(article.html))
+
 
 def footer(verdict: Verdict, partner: PartnerConfig) -> dict[str, Any]:
     """The licence line: permission, or the Creative Commons licence with its deed."""
@@ -148,8 +151,3 @@ def article_context(*, entry: Entry, source: SourceConfig, partner: PartnerConfi
     }
 
 
-def render_files_page(partner: PartnerConfig, article: Article, url: str) -> str:
-    """The standalone page the files partner writes around an article."""
-    env = Renderer(None).env
-    template = env.select_template([f"{partner.template}/files_page.html", "default/files_page.html"])
-    return template.render(article=article, partner=partner, url=url, body=Markup(article.html))

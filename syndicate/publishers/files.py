@@ -16,6 +16,7 @@ import json
 import os
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from pydantic import field_validator
 
@@ -56,6 +57,16 @@ class Publisher:
         self.config = config
         self.context = context
         self.folder = folder or (context.base_dir / config.path)
+        self._renderer: Any = None
+
+    @property
+    def renderer(self) -> Any:
+        """The template environment (a templates/ folder beside the config overrides the packaged page)."""
+        if self._renderer is None:
+            from ..render import Renderer
+
+            self._renderer = Renderer(self.context.base_dir)
+        return self._renderer
 
     def prepare_html(self, html: str) -> str:
         """Files receive the body as rendered."""
@@ -87,11 +98,9 @@ class Publisher:
             return None
 
     def _write(self, article: Article, slug: str, marker: str) -> RemoteCopy:
-        from ..render import render_files_page  # the page template lives with the others
-
         self.folder.mkdir(parents=True, exist_ok=True)
         html_path, json_path = self._paths(slug)
-        page = render_files_page(self.config, article, self.url_for(slug)).encode("utf-8")
+        page = self.renderer.files_page(self.config, article, self.url_for(slug)).encode("utf-8")
         meta = {**article.as_json(), "slug": slug, "source_url": article.source_url, "marker": marker}
         _write_atomic(json_path, (json.dumps(meta, ensure_ascii=False, indent=2) + "\n").encode("utf-8"))
         _write_atomic(html_path, page)

@@ -1,0 +1,841 @@
+"""Guarded HTTP for untrusted feeds and images: deadline, size cap, redirects, SSRF, conditional GET.
+
+Feeds come from the open web, so every download is treated as hostile (SECURITY-RESEARCH A1–A5):
+
+- **Whole-download deadline.** requests' timeout bounds each socket operation, not the download; a
+  server dripping one byte every two seconds never trips it. Checking the clock between chunks does
+  not help either, because a chunk read blocks until the chunk is full. SIGALRM only works in the
+  main thread and we fetch from a thread pool. So every fetch has a watchdog timer that, when the
+  deadline passes, calls ``shutdown()`` on each socket the fetch opened. That wakes a read blocked
+  in any thread at once (it sees end-of-file), and the fetch reports the deadline.
+- **Size cap after decompression**, enforced while streaming decoded chunks (urllib3 ≥ 2.7 bounds
+  each decompression step), and refused before reading when Content-Length is already too big.
+- **Redirects followed by hand**, at most ``max_redirects``, each hop re-checked: http/https only,
+  no loops, and the address check below.
+- **SSRF guard with DNS pinning.** The host is normalised (NFKC/IDNA, then the browser rules that
+  make ``2130706433``, ``0177.0.0.1``, ``0x7f.1`` and ``127.1`` IPv4 addresses), resolved once per
+  fetch, every address is checked, and the socket is connected to exactly those addresses by a
+  urllib3 connection class whose ``_new_conn`` we override. The hostname stays the connection's
+  host, so the Host header, TLS SNI and certificate verification all use the name, never the IP,
+  and there is no second lookup for a DNS-rebinding answer to slip into.
+
+Error messages name the host and path, never the query string or userinfo: feed URLs may carry
+tokens. Exceptions from requests/urllib3 (whose messages contain full URLs) are re-raised as our
+own with ``from None``, so tracebacks do not carry them either.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import http
+import http.client
+import ipaddress
+import logging
+import re
+import socket
+import ssl
+import sys
+import threading
+import time
+import types
+import unicodedata
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import SplitResult, urljoin, urlsplit, urlunsplit
+
+import requests
+import requests.adapters
+import urllib3.connection
+import urllib3.connectionpool
+import urllib3.exceptions
+from requests.structures import CaseInsensitiveDict
+
+__all__ = [
+    "BadURL",
+    "BlockedAddress",
+    "ConnectionFailed",
+    "EmptyBody",
+    "FetchError",
+    "Fetcher",
+    "HTTPStatusError",
+    "RedirectError",
+    "Response",
+    "Timeout",
+    "TooLarge",
+    "TooManyRedirects",
+    "blocked_reason",
+    "ip_literal",
+    "normalise_host",
+]
+
+log = logging.getLogger(__name__)
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+_REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+# Small enough that the cap is overshot by at most this much before we notice; large enough that a
+# 10 MB feed is a few hundred Python-level iterations.
+_CHUNK_SIZE = 64 * 1024
+# What a download can raise besides our own errors; each is turned into a FetchError.
+_NETWORK_ERRORS = (requests.RequestException, urllib3.exceptions.HTTPError, http.client.HTTPException, OSError)
+
+
+# --------------------------------------------------------------------------------------- errors
+
+
+class FetchError(Exception):
+    """A download failed; ``str(e)`` is a short one-line reason for a person.
+
+    ``url`` is where it failed, without userinfo, query or fragment (it may be None when the URL
+    itself could not be understood).
+    """
+
+    def __init__(self, message: str, *, url: str | None = None) -> None:
+        super().__init__(message)
+        self.url = url
+
+
+class BadURL(FetchError):
+    """The URL (or a redirect's Location) is not an http(s) URL with a valid host."""
+
+
+class BlockedAddress(FetchError):
+    """The host is, or resolves to, a loopback, private, link-local or otherwise non-public address."""
+
+
+class RedirectError(FetchError):
+    """A redirect could not be followed: a loop, no Location, or too many hops."""
+
+
+class TooManyRedirects(RedirectError):
+    """More redirects than ``max_redirects``."""
+
+
+class TooLarge(FetchError):
+    """The body is larger than the cap (after decompression), or Content-Length says it would be."""
+
+
+class Timeout(FetchError):
+    """No data within the per-read timeout, or the whole download overran its deadline."""
+
+
+class ConnectionFailed(FetchError):
+    """The host could not be resolved or reached, TLS failed, or the connection broke mid-response."""
+
+
+class EmptyBody(FetchError):
+    """The server answered 2xx with no body at all."""
+
+
+class HTTPStatusError(FetchError):
+    """The server answered with an error status (4xx/5xx, or a 3xx we cannot follow)."""
+
+    def __init__(
+        self, status: int, *, url: str | None = None, retry_after: str | None = None, detail: str = ""
+    ) -> None:
+        phrase = _status_phrase(status)
+        message = f"HTTP {status} {phrase}".rstrip() + (f" ({detail})" if detail else "")
+        super().__init__(message, url=url)
+        self.status = status
+        # 429 and 503 say when to come back; the caller decides whether to wait (SPEC "Promises").
+        self.retry_after = retry_after
+
+
+def _status_phrase(status: int) -> str:
+    # The server's own reason phrase is untrusted text of any length; use the standard one.
+    try:
+        return http.HTTPStatus(status).phrase
+    except ValueError:
+        return ""
+
+
+# ------------------------------------------------------------------------------------- response
+
+
+@dataclass(frozen=True)
+class Response:
+    """A successful download: a 2xx with its decompressed body, or a 304 with an empty one."""
+
+    url: str  # final URL after redirects (host canonicalised, userinfo and fragment dropped)
+    status: int  # 200 (or another 2xx) or 304
+    body: bytes  # decompressed; b"" for 304
+    headers: Mapping[str, str] = field(repr=False)  # case-insensitive, read-only
+    etag: str | None
+    last_modified: str | None
+
+
+# ------------------------------------------------------------------------ host and address rules
+
+# Dots that IDNA (UTS #46) maps to "." but NFKC leaves alone: ideographic, fullwidth, halfwidth.
+_DOTS = str.maketrans({"\u3002": ".", "\uff0e": ".", "\uff61": "."})
+_HOSTNAME = re.compile(r"[a-z0-9_-]+(?:\.[a-z0-9_-]+)*")
+_HEX_NUMBER = re.compile(r"0x[0-9a-f]*")
+
+# Ranges Python's ipaddress flags do not all cover, or covers under a less helpful name.
+_BLOCKED_V6_NETWORKS: tuple[tuple[ipaddress.IPv6Network, str], ...] = (
+    (ipaddress.IPv6Network("64:ff9b::/96"), "NAT64"),  # reaches any IPv4 address, private ones too
+    (ipaddress.IPv6Network("64:ff9b:1::/48"), "NAT64 local-use"),
+    (ipaddress.IPv6Network("2002::/16"), "6to4"),  # embeds an IPv4 address
+    (ipaddress.IPv6Network("2001::/32"), "Teredo"),  # embeds an IPv4 address
+    (ipaddress.IPv6Network("fc00::/7"), "unique-local"),
+    (ipaddress.IPv6Network("::/96"), "IPv4-compatible"),  # deprecated ::a.b.c.d
+)
+_SHARED_V4 = ipaddress.IPv4Network("100.64.0.0/10")  # carrier-grade NAT
+
+
+def normalise_host(host: str) -> str:
+    """The canonical ASCII form of a URL host, as a browser would connect to it.
+
+    Unicode hosts are NFKC-normalised and IDNA-encoded (so ``⑯⑨。②⑤④。⑯⑨｡②⑤④`` becomes
+    ``169.254.169.254``); a host that ends in a number is parsed with the WHATWG IPv4 rules (so
+    ``2130706433``, ``0177.0.0.1``, ``0x7f.1`` and ``127.1`` all become ``127.0.0.1``); IPv6
+    literals (with or without brackets) are compressed. No DNS lookup happens here.
+    Raises BadURL for anything that is not a valid host.
+    """
+    text = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    if ":" in text:
+        try:
+            return str(ipaddress.IPv6Address(text))
+        except ValueError:
+            raise BadURL(f"invalid host: {_printable(host)}") from None
+    text = unicodedata.normalize("NFKC", text).translate(_DOTS).lower()
+    # One trailing dot means "fully qualified"; the address is the same, and certificates and
+    # virtual hosts are written without it.
+    text = text[:-1] if text.endswith(".") else text
+    if not text.isascii():
+        try:
+            text = text.encode("idna").decode("ascii")
+        except UnicodeError:
+            raise BadURL(f"invalid host: {_printable(host)}") from None
+    labels = text.split(".")
+    if not _HOSTNAME.fullmatch(text) or len(text) > 253 or any(len(label) > 63 for label in labels):
+        raise BadURL(f"invalid host: {_printable(host)}")
+    # WHATWG URL: a host whose last label is a number must be an IPv4 address, in whatever radix
+    # and however many parts; getaddrinfo (inet_aton) reads these spellings the same way.
+    last = labels[-1]
+    if last.isdigit() or _HEX_NUMBER.fullmatch(last):
+        address = _parse_ipv4(labels)
+        if address is None:
+            raise BadURL(f"invalid IPv4 address: {_printable(host)}")
+        return str(address)
+    return text
+
+
+def _parse_ipv4(labels: list[str]) -> ipaddress.IPv4Address | None:
+    """The WHATWG IPv4 parser: 1–4 parts, each decimal, 0x-hex or 0-octal; the last fills the rest."""
+    if len(labels) > 4:
+        return None
+    numbers: list[int] = []
+    for label in labels:
+        digits, radix = label, 10
+        if label[:2] == "0x":
+            digits, radix = label[2:], 16
+        elif len(label) > 1 and label[0] == "0":
+            digits, radix = label[1:], 8
+        if digits == "" and radix == 16:
+            numbers.append(0)  # "0x" alone is zero
+            continue
+        try:
+            numbers.append(int(digits, radix))
+        except ValueError:
+            return None
+    *leading, last = numbers
+    if any(n > 255 for n in leading) or last >= 256 ** (5 - len(numbers)):
+        return None
+    value = last
+    for position, number in enumerate(leading):
+        value += number << (8 * (3 - position))
+    return ipaddress.IPv4Address(value)
+
+
+def ip_literal(host: str) -> IPAddress | None:
+    """The address a normalised host names directly, or None when it is a name needing DNS."""
+    try:
+        return ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return None
+
+
+def blocked_reason(address: IPAddress) -> str | None:
+    """Why an untrusted URL may not reach this address ("loopback", "private", …), or None if public."""
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.scope_id:
+            address = ipaddress.IPv6Address(str(address).split("%")[0])
+        mapped = address.ipv4_mapped
+        if mapped is not None:
+            # ::ffff:127.0.0.1 is 127.0.0.1 on a dual-stack socket.
+            return blocked_reason(mapped)
+    if address.is_loopback:
+        return "loopback"
+    if address.is_unspecified:
+        return "unspecified"
+    if address.is_link_local:
+        return "link-local"
+    if address.is_multicast:
+        return "multicast"
+    if isinstance(address, ipaddress.IPv6Address):
+        for network, name in _BLOCKED_V6_NETWORKS:
+            if address in network:
+                return name
+    elif address in _SHARED_V4:
+        return "shared (CGNAT)"
+    if address.is_reserved:
+        return "reserved"
+    if address.is_private:
+        return "private"
+    if not address.is_global:
+        return "non-public"
+    return None
+
+
+# ------------------------------------------------------------------------------------ URL parts
+
+
+@dataclass(frozen=True)
+class _Target:
+    """One hop's URL, checked and rebuilt with the canonical host."""
+
+    url: str  # what we request: canonical host, no fragment
+    public: str  # the same without userinfo: what Response.url reports (it may become a base URL)
+    scheme: str
+    host: str  # normalise_host() form; an IPv6 literal without brackets
+    port: int
+    shown: str  # for messages: scheme://host[:port]/path, no userinfo, query or fragment
+
+
+def _target(url: str, *, redirect: bool) -> _Target:
+    """Check the scheme and host of ``url`` and rebuild it around the canonical host."""
+    what = "redirect to " if redirect else ""
+    shown = _shown(url)
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        raise BadURL(f"{what}an invalid URL refused", url=shown) from None
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https"):
+        # file:, ftp:, data:, gopher:… would let a feed read local files or reach other services.
+        shown_scheme = f"{_printable(scheme[:20])}:" if scheme else "no scheme"
+        raise BadURL(f"{what}a non-http(s) URL refused ({shown_scheme})", url=shown)
+    if not parts.hostname:
+        raise BadURL(f"{what}a URL without a host refused", url=shown)
+    try:
+        host = normalise_host(parts.hostname)
+    except BadURL as error:
+        raise BadURL(f"{what}{error}", url=shown) from None
+    port = port or (443 if scheme == "https" else 80)
+    url_host = f"[{host}]" if ":" in host else host
+    default_port = port == (443 if scheme == "https" else 80)
+    host_port = url_host if default_port else f"{url_host}:{port}"
+    userinfo = parts.netloc.rpartition("@")[0]
+    netloc = f"{userinfo}@{host_port}" if userinfo else host_port
+    path = parts.path or "/"
+    return _Target(
+        url=urlunsplit(SplitResult(scheme, netloc, path, parts.query, "")),
+        public=urlunsplit(SplitResult(scheme, host_port, path, parts.query, "")),
+        scheme=scheme,
+        host=host,
+        port=port,
+        shown=urlunsplit(SplitResult(scheme, host_port, path, "", "")),
+    )
+
+
+def _shown(url: str) -> str:
+    """``url`` for a message: no userinfo, query or fragment (they may carry tokens)."""
+    try:
+        parts = urlsplit(url)
+        netloc = parts.netloc.rpartition("@")[2]
+        return _printable(urlunsplit(SplitResult(parts.scheme, netloc, parts.path, "", "")))
+    except ValueError:
+        return "(unparseable URL)"
+
+
+def _printable(text: str) -> str:
+    """Text from the network made safe for a one-line message: no control characters, bounded."""
+    cleaned = "".join(c if c.isprintable() else "?" for c in text)
+    return cleaned if len(cleaned) <= 200 else cleaned[:199] + "…"
+
+
+def _megabytes(size: int) -> str:
+    """A byte count as people say it: 10 MB, 1.5 MB, 200 KB, 512 bytes."""
+    if size >= 1_000_000:
+        return f"{size / 1_000_000:g} MB" if size % 100_000 == 0 else f"{size / 1_000_000:.1f} MB"
+    if size >= 1_000 and size % 1_000 == 0:
+        return f"{size // 1_000} KB"
+    return f"{size} bytes"
+
+
+# ------------------------------------------------------------------ watchdog and pinned sockets
+
+
+class _Watchdog:
+    """Shuts down every socket of one fetch when its deadline passes, from a timer thread.
+
+    ``shutdown()`` (unlike ``close()``) wakes a ``recv`` blocked in another thread, which then sees
+    end-of-file. We hold a ``dup()`` of each socket because ``ssl.wrap_socket`` detaches the
+    original object, and shutdown acts on the kernel socket whichever descriptor names it. All of
+    this happens under one lock, and the duplicates are closed only in ``stop()``, so the timer can
+    never shut down a descriptor number that was reused by someone else.
+    """
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self._expires_at = time.monotonic() + seconds
+        self._lock = threading.Lock()
+        self._handles: list[socket.socket] = []
+        self._fired = False
+        self._stopped = False
+        self._timer = threading.Timer(seconds, self._fire)
+        self._timer.name = "syndicate-fetch-deadline"
+        self._timer.daemon = True  # never keeps the process alive; stop() ends it anyway
+        self._timer.start()
+
+    def remaining(self) -> float:
+        """Seconds left before the deadline (negative once past it)."""
+        return self._expires_at - time.monotonic()
+
+    @property
+    def fired(self) -> bool:
+        """True once the deadline passed and the sockets were shut down."""
+        return self._fired
+
+    @property
+    def expired(self) -> bool:
+        """True once the deadline has passed, whether or not the timer has run yet."""
+        return self._fired or self.remaining() <= 0
+
+    def watch(self, sock: socket.socket) -> None:
+        """Shut ``sock`` down at the deadline (at once if it has already passed)."""
+        with self._lock:
+            if self._stopped:
+                raise RuntimeError("watchdog already stopped")
+            handle = sock.dup()
+            self._handles.append(handle)
+            if self._fired:
+                _shutdown(handle)
+
+    def _fire(self) -> None:
+        with self._lock:
+            if self._stopped:
+                return
+            self._fired = True
+            for handle in self._handles:
+                _shutdown(handle)
+        log.debug("deadline of %g s passed; %d socket(s) shut down", self.seconds, len(self._handles))
+
+    def stop(self) -> None:
+        """Cancel the timer, wait for it to end, and release the duplicated sockets."""
+        self._timer.cancel()
+        with self._lock:
+            self._stopped = True
+            handles, self._handles = self._handles, []
+            for handle in handles:
+                handle.close()
+        self._timer.join()
+
+
+def _shutdown(sock: socket.socket) -> None:
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass  # not connected yet, or already closed by the peer: nothing left to wake
+
+
+@dataclass
+class _Call:
+    """What one ``Fetcher.get`` shares with the connections it opens."""
+
+    watchdog: _Watchdog
+    # host → the (family, address) pairs resolved and checked for it, in connection order.
+    addresses: dict[str, list[tuple[int, str]]] = field(default_factory=dict)
+    connections: list[urllib3.connection.HTTPConnection] = field(default_factory=list)
+
+    def close(self) -> None:
+        """Close every connection this fetch opened and stop its watchdog.
+
+        Session.close() is not enough: urllib3 ≥ 2.8 leaves pooled connections to be closed by
+        the garbage collector, and a FetchError's traceback keeps them reachable, so a server
+        would see the connection stay open for as long as the caller holds the error.
+        """
+        for connection in self.connections:
+            connection.close()
+        self.watchdog.stop()
+
+    def resolve(self, host: str, port: int) -> list[tuple[int, str]]:
+        """The host's addresses, looked up once per fetch (later hops reuse the first answer)."""
+        cached = self.addresses.get(host)
+        if cached is not None:
+            return cached
+        literal = ip_literal(host)
+        found: list[tuple[int, str]] = []
+        if literal is not None:
+            family = socket.AF_INET6 if literal.version == 6 else socket.AF_INET
+            found.append((family, str(literal)))
+        else:
+            try:
+                infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+            except (OSError, UnicodeError):
+                raise ConnectionFailed(f"cannot resolve {host}") from None
+            for family, _type, _proto, _canonname, sockaddr in infos:
+                pair = (int(family), str(sockaddr[0]))
+                if family in (socket.AF_INET, socket.AF_INET6) and pair not in found:
+                    found.append(pair)
+            if not found:
+                raise ConnectionFailed(f"cannot resolve {host}")
+        self.addresses[host] = found
+        return found
+
+
+# The fetch running in this thread (or task). The connection classes below read it to learn which
+# addresses they may connect to and which watchdog to register with; a connection opened outside
+# Fetcher.get finds nothing and refuses, so the guard fails closed.
+_CURRENT_CALL: contextvars.ContextVar[_Call | None] = contextvars.ContextVar("syndicate_fetch_call", default=None)
+
+
+def _open_pinned_socket(conn: urllib3.connection.HTTPConnection) -> socket.socket:
+    """Connect to the addresses checked for ``conn.host`` (never a fresh DNS answer)."""
+    call = _CURRENT_CALL.get()
+    if call is None:
+        raise urllib3.exceptions.NewConnectionError(conn, "refused: connection outside Fetcher.get")
+    addresses = call.addresses.get(conn.host)
+    if not addresses:
+        raise urllib3.exceptions.NewConnectionError(conn, "refused: host was not resolved and checked")
+    call.connections.append(conn)
+    last_error: OSError | None = None
+    for family, address in addresses:
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            # Registered before connecting, so the deadline also covers connect and TLS handshake.
+            call.watchdog.watch(sock)
+            for level, option, value in conn.socket_options or ():
+                sock.setsockopt(level, option, value)
+            if isinstance(conn.timeout, (int, float)):
+                sock.settimeout(conn.timeout)
+            sock.connect((address, conn.port))
+        except TimeoutError:
+            sock.close()
+            raise urllib3.exceptions.ConnectTimeoutError(
+                conn, f"Connection to {conn.host} timed out. (connect timeout={conn.timeout})"
+            ) from None
+        except OSError as error:
+            sock.close()
+            last_error = error
+            continue
+        sys.audit("http.client.connect", conn, conn.host, conn.port)
+        return sock
+    raise urllib3.exceptions.NewConnectionError(
+        conn, f"Failed to establish a new connection: {last_error}"
+    ) from last_error
+
+
+class _PinnedHTTPConnection(urllib3.connection.HTTPConnection):
+    """An HTTP connection to the pre-checked addresses; Host header from the hostname."""
+
+    def _new_conn(self) -> socket.socket:
+        return _open_pinned_socket(self)
+
+
+class _PinnedHTTPSConnection(urllib3.connection.HTTPSConnection):
+    """An HTTPS connection to the pre-checked addresses; SNI and certificate check use the hostname."""
+
+    def _new_conn(self) -> socket.socket:
+        return _open_pinned_socket(self)
+
+
+class _PinnedHTTPConnectionPool(urllib3.connectionpool.HTTPConnectionPool):
+    ConnectionCls = _PinnedHTTPConnection
+
+
+class _PinnedHTTPSConnectionPool(urllib3.connectionpool.HTTPSConnectionPool):
+    ConnectionCls = _PinnedHTTPSConnection
+
+
+class _PinnedAdapter(requests.adapters.HTTPAdapter):
+    """A transport adapter whose connections go only where the current fetch checked."""
+
+    def init_poolmanager(self, connections: int, maxsize: int, block: bool = False, **pool_kwargs: Any) -> None:
+        super().init_poolmanager(connections, maxsize, block, **pool_kwargs)
+        self.poolmanager.pool_classes_by_scheme = {
+            "http": _PinnedHTTPConnectionPool,
+            "https": _PinnedHTTPSConnectionPool,
+        }
+
+    def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
+        # A proxy would make the connection (and the DNS lookup) somewhere we never checked.
+        raise requests.exceptions.InvalidProxyURL("proxies are not used by syndicate's fetcher")
+
+
+# -------------------------------------------------------------------------------------- fetcher
+
+
+class Fetcher:
+    """Downloads feeds and images under the guards described in this module's docstring.
+
+    Thread-safe: each ``get`` uses its own requests Session and watchdog, so one Fetcher can be
+    shared by a ThreadPoolExecutor. Connections are not kept between calls on purpose: a socket
+    opened for a trusted URL must never be reused for an untrusted one.
+    """
+
+    def __init__(
+        self,
+        *,
+        timeout: float = 10,
+        deadline: float = 30,
+        max_bytes: int = 10_000_000,
+        allow_private: bool = False,
+        user_agent: str = "syndicate",
+        max_redirects: int = 3,
+    ) -> None:
+        """Set the limits: ``timeout`` per connect and per read, ``deadline`` for a whole download
+        (redirects included), ``max_bytes`` after decompression, and whether URLs from feeds may
+        reach private addresses."""
+        if timeout <= 0 or deadline <= 0:
+            raise ValueError("timeout and deadline must be positive")
+        if max_bytes <= 0 or max_redirects < 0:
+            raise ValueError("max_bytes must be positive and max_redirects not negative")
+        self.timeout = float(timeout)
+        self.deadline = float(deadline)
+        self.max_bytes = max_bytes
+        self.allow_private = allow_private
+        self.user_agent = user_agent
+        self.max_redirects = max_redirects
+        self._closed = False
+
+    def __enter__(self) -> Fetcher:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Refuse further downloads. (Each download already closes its own connections.)"""
+        self._closed = True
+
+    def get(
+        self,
+        url: str,
+        *,
+        etag: str | None = None,
+        last_modified: str | None = None,
+        trusted: bool = False,
+        accept: str | None = None,
+        max_bytes: int | None = None,
+    ) -> Response:
+        """Download ``url`` and return its decompressed body, or a 304 when the conditions hold.
+
+        ``trusted=True`` is for the operator's own configured URL: that first URL may reach any
+        address; every redirect from it is still checked. ``etag``/``last_modified`` are sent as
+        If-None-Match/If-Modified-Since. ``accept`` sets the Accept header, ``max_bytes``
+        overrides the cap for this download. Raises a FetchError subclass on any failure.
+        """
+        if self._closed:
+            raise RuntimeError("Fetcher is closed")
+        cap = self.max_bytes if max_bytes is None else max_bytes
+        call = _Call(_Watchdog(self.deadline))
+        token = _CURRENT_CALL.set(call)
+        session = self._session(accept)
+        try:
+            return self._follow(session, call, url, etag=etag, last_modified=last_modified, trusted=trusted, cap=cap)
+        finally:
+            session.close()
+            call.close()
+            _CURRENT_CALL.reset(token)
+
+    def _session(self, accept: str | None) -> requests.Session:
+        session = requests.Session()
+        session.trust_env = False  # no proxies, .netrc or CA bundle from the environment
+        adapter = _PinnedAdapter(pool_connections=2, pool_maxsize=1, max_retries=0)
+        session.mount("http://", adapter)
+        session.mount("https://", adapter)
+        session.headers.clear()
+        session.headers.update(
+            {
+                "User-Agent": self.user_agent,
+                "Accept": accept or "*/*",
+                # Only gzip: every decoder is a decompression-bomb surface, gzip is what feeds use.
+                "Accept-Encoding": "gzip",
+            }
+        )
+        return session
+
+    def _follow(
+        self,
+        session: requests.Session,
+        call: _Call,
+        url: str,
+        *,
+        etag: str | None,
+        last_modified: str | None,
+        trusted: bool,
+        cap: int,
+    ) -> Response:
+        conditions: dict[str, str] = {}
+        if etag:
+            conditions["If-None-Match"] = etag
+        if last_modified:
+            conditions["If-Modified-Since"] = last_modified
+        visited: set[str] = set()
+        current = url
+        redirects = 0
+        while True:
+            redirected = redirects > 0
+            target = _target(current, redirect=redirected)
+            if target.url in visited:
+                raise RedirectError(f"redirect loop ({target.shown})", url=target.shown)
+            visited.add(target.url)
+            addresses = call.resolve(target.host, target.port)
+            if (redirected or not trusted) and not self.allow_private:
+                _check_addresses(target, addresses, redirected=redirected)
+            log.debug("GET %s", target.shown)
+            response = self._send(session, call, target, conditions)
+            with contextlib.closing(response):
+                status = response.status_code
+                if status in _REDIRECT_STATUSES:
+                    location = response.headers.get("Location")
+                    if not location:
+                        raise RedirectError(f"redirect without a Location ({target.shown})", url=target.shown)
+                    if redirects >= self.max_redirects:
+                        raise TooManyRedirects(
+                            f"too many redirects (more than {self.max_redirects})", url=target.shown
+                        )
+                    current = urljoin(target.url, _decode_header(location).strip())
+                    redirects += 1
+                    continue
+                if status == 304:
+                    if not conditions:
+                        raise HTTPStatusError(304, url=target.shown, detail="nothing was asked conditionally")
+                    return Response(
+                        url=target.public,
+                        status=304,
+                        body=b"",
+                        headers=_frozen_headers(response.headers),
+                        etag=response.headers.get("ETag") or etag,
+                        last_modified=response.headers.get("Last-Modified") or last_modified,
+                    )
+                if not 200 <= status < 300 or status == 206:
+                    # 206: we never ask for a range, so a partial body would be a truncated feed.
+                    raise HTTPStatusError(status, url=target.shown, retry_after=response.headers.get("Retry-After"))
+                body = self._read_body(response, call, target, cap)
+                if not body:
+                    raise EmptyBody("empty body", url=target.shown)
+                return Response(
+                    url=target.public,
+                    status=status,
+                    body=body,
+                    headers=_frozen_headers(response.headers),
+                    etag=response.headers.get("ETag"),
+                    last_modified=response.headers.get("Last-Modified"),
+                )
+
+    def _send(
+        self, session: requests.Session, call: _Call, target: _Target, conditions: dict[str, str]
+    ) -> requests.Response:
+        remaining = call.watchdog.remaining()
+        if remaining <= 0:
+            raise self._deadline_error(target)
+        # Each connect/read waits at most the per-read timeout, and never past the deadline; the
+        # watchdog covers what a per-read timeout cannot (a slow drip that keeps every read short).
+        limit = min(self.timeout, remaining)
+        try:
+            return session.get(target.url, headers=conditions, stream=True, allow_redirects=False, timeout=(limit, limit))
+        except _NETWORK_ERRORS as error:
+            raise self._network_error(error, call, target) from None
+
+    def _read_body(self, response: requests.Response, call: _Call, target: _Target, cap: int) -> bytes:
+        encoded = response.headers.get("Content-Encoding", "identity").strip().lower() not in ("", "identity")
+        declared = response.headers.get("Content-Length", "").strip()
+        if declared.isdigit() and int(declared) > cap:
+            raise TooLarge(
+                f"too large: Content-Length {_megabytes(int(declared))} is over the {_megabytes(cap)} cap",
+                url=target.shown,
+            )
+        body = bytearray()
+        try:
+            # iter_content yields decoded bytes, and urllib3 ≥ 2.7 bounds each decompression step,
+            # so memory never grows much beyond the cap however well the body compresses.
+            for chunk in response.iter_content(_CHUNK_SIZE):
+                if len(body) + len(chunk) > cap:
+                    if encoded:
+                        raise TooLarge(f"bomb: larger than {_megabytes(cap)} after decompression", url=target.shown)
+                    raise TooLarge(f"too large: more than {_megabytes(cap)}", url=target.shown)
+                body += chunk
+        except _NETWORK_ERRORS as error:
+            raise self._network_error(error, call, target) from None
+        if call.watchdog.fired:
+            # A shutdown looks like a clean end to a body delimited by closing the connection.
+            raise self._deadline_error(target)
+        return bytes(body)
+
+    def _deadline_error(self, target: _Target) -> Timeout:
+        return Timeout(f"timed out after {self.deadline:g} s (deadline)", url=target.shown)
+
+    def _network_error(self, error: BaseException, call: _Call, target: _Target) -> FetchError:
+        """Our own one-line error for a requests/urllib3/socket exception (theirs contain full URLs)."""
+        if call.watchdog.expired:
+            return self._deadline_error(target)
+        chain = list(_exception_chain(error))
+        where = f"{target.host}:{target.port}"
+        # urllib3's NewConnectionError subclasses ConnectTimeoutError (history), hence the exclusion.
+        if any(
+            isinstance(e, urllib3.exceptions.ConnectTimeoutError)
+            and not isinstance(e, urllib3.exceptions.NewConnectionError)
+            for e in chain
+        ):
+            return Timeout(f"timed out after {self.timeout:g} s (connect to {where})", url=target.shown)
+        if any(isinstance(e, (requests.exceptions.ReadTimeout, urllib3.exceptions.ReadTimeoutError, TimeoutError)) for e in chain):
+            return Timeout(f"timed out after {self.timeout:g} s (no data)", url=target.shown)
+        if isinstance(error, requests.exceptions.ContentDecodingError):
+            return ConnectionFailed("body could not be decompressed", url=target.shown)
+        for e in chain:
+            if isinstance(e, requests.exceptions.InvalidProxyURL):
+                return ConnectionFailed("a proxy was configured; proxies are refused", url=target.shown)
+        tls = next((e for e in chain if isinstance(e, (ssl.SSLError, ssl.CertificateError))), None)
+        if tls is not None:
+            reason = getattr(tls, "verify_message", None) or getattr(tls, "reason", None) or type(tls).__name__
+            return ConnectionFailed(f"TLS error with {where}: {_printable(str(reason))}", url=target.shown)
+        refused = next((e for e in chain if isinstance(e, OSError) and e.strerror), None)
+        if refused is not None:
+            assert refused.strerror is not None
+            return ConnectionFailed(f"connection to {where} failed: {refused.strerror.lower()}", url=target.shown)
+        if any(isinstance(e, urllib3.exceptions.NewConnectionError) for e in chain):
+            return ConnectionFailed(f"connection to {where} failed", url=target.shown)
+        return ConnectionFailed(f"connection to {where} broken ({type(chain[-1]).__name__})", url=target.shown)
+
+
+def _check_addresses(target: _Target, addresses: list[tuple[int, str]], *, redirected: bool) -> None:
+    """Refuse the hop if any resolved address is not public (one bad answer is enough to refuse)."""
+    for _family, address in addresses:
+        reason = blocked_reason(ipaddress.ip_address(address))
+        if reason is not None:
+            what = "redirect to a private address refused" if redirected else "private address refused"
+            named = address if address == target.host else f"{target.host} is {address}"
+            raise BlockedAddress(f"{what} ({named}, {reason})", url=target.shown)
+
+
+def _exception_chain(error: BaseException) -> Iterator[BaseException]:
+    """The exception and everything it wraps: causes, contexts, and urllib3's ``reason``/args."""
+    seen: set[int] = set()
+    stack: list[BaseException] = [error]
+    while stack:
+        current = stack.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        inner = [current.__cause__, current.__context__, getattr(current, "reason", None), *current.args]
+        stack.extend(e for e in inner if isinstance(e, BaseException))
+
+
+def _decode_header(value: str) -> str:
+    # http.client decodes headers as Latin-1; servers mostly send UTF-8 (requests does the same).
+    try:
+        return value.encode("latin-1").decode("utf-8")
+    except UnicodeError:
+        return value
+
+
+def _frozen_headers(headers: Mapping[str, str]) -> Mapping[str, str]:
+    """A read-only, case-insensitive copy of the response headers."""
+    return types.MappingProxyType(CaseInsensitiveDict(headers))
