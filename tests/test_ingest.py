@@ -1,0 +1,151 @@
+"""Eleven hostile feeds and a good one on loopback, in one sync: each reported, the good one lands.
+
+Every server here is real (127.0.0.1), started and stopped by the test.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from .conftest import REPO
+from .hostile_server import Handler, HostileServer
+
+GOOD = b"""<?xml version="1.0"?><rss version="2.0"><channel><title>Good</title><link>https://good.example/</link>
+<item><title>A good post</title><link>https://good.example/a-good-post/</link><guid>good-1</guid>
+<description>&lt;p&gt;Hello &lt;a href="/about/"&gt;about&lt;/a&gt;&lt;/p&gt;</description></item></channel></rss>"""
+
+
+def feed_with(item_extra: str = "", prolog: str = "", description: str = "x") -> bytes:
+    return (f'<?xml version="1.0"?>{prolog}<rss version="2.0"><channel><title>t</title><link>https://h.example/</link>'
+            f"<item><title>t</title><link>https://h.example/t/</link>{item_extra}<description>{description}"
+            "</description></item></channel></rss>").encode()
+
+
+def test_hostile_feeds_in_one_sync(tmp_path: Path) -> None:
+    private = HostileServer()
+    private_hits: list[str] = []
+
+    @private.route("/secret")
+    def secret(h: Handler) -> None:
+        private_hits.append(h.path)
+        h.reply(200, GOOD)
+
+    server = HostileServer()
+    bomb = gzip.compress(b"<rss>" + b"\0" * 50_000_000, 9)
+
+    @server.route("/good")
+    def good(h: Handler) -> None:
+        if h.headers.get("If-None-Match") == '"v1"':
+            h.reply(304, b"", {"ETag": '"v1"'})
+        else:
+            h.reply(200, GOOD, {"ETag": '"v1"', "Content-Type": "application/rss+xml"})
+
+    @server.route("/bomb")
+    def bomb_route(h: Handler) -> None:
+        h.reply(200, bomb, {"Content-Encoding": "gzip"})
+
+    @server.route("/endless")
+    def endless(h: Handler) -> None:
+        h.send_response(200)
+        h.send_header("Transfer-Encoding", "chunked")
+        h.end_headers()
+        chunk = b"<item>" * 10_000
+        while not h.wait(0):
+            h.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+
+    @server.route("/drip")
+    def drip(h: Handler) -> None:
+        h.send_response(200)
+        h.send_header("Content-Length", "100000")
+        h.end_headers()
+        h.drip(b"<" * 100, 2.0)
+
+    @server.route("/loop")
+    def loop(h: Handler) -> None:
+        h.redirect("/loop2")
+
+    @server.route("/loop2")
+    def loop2(h: Handler) -> None:
+        h.redirect("/loop")
+
+    @server.route("/to-private")
+    def to_private(h: Handler) -> None:
+        h.redirect(private.url("/secret"))
+
+    @server.route("/html")
+    def html(h: Handler) -> None:
+        h.reply(200, b"<!DOCTYPE html><html><head><title>Shop</title></head><body>hi</body></html>")
+
+    @server.route("/empty")
+    def empty(h: Handler) -> None:
+        h.reply(200, b"")
+
+    @server.route("/error")
+    def error(h: Handler) -> None:
+        h.reply(500, b"oops")
+
+    laughs = feed_with(prolog='<!DOCTYPE rss [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">'
+                              '<!ENTITY c "&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;"><!ENTITY d "&c;&c;&c;&c;&c;&c;&c;&c;&c;&c;">]>',
+                       description="&d;&d;&d;&d;")
+    xxe = feed_with(prolog='<!DOCTYPE rss [<!ENTITY x SYSTEM "file:///etc/passwd">]>', description="&x;")
+    redos = feed_with(item_extra="<author>" + "a" * 48_000 + "@" + "b" * 100 + "</author>")
+    server.routes["/laughs"] = lambda h: h.reply(200, laughs)
+    server.routes["/xxe"] = lambda h: h.reply(200, xxe)
+    server.routes["/redos"] = lambda h: h.reply(200, redos)
+
+    hostile = ["bomb", "endless", "drip", "loop", "to-private", "html", "empty", "error", "laughs", "xxe", "redos"]
+    lines = ['[network]\ntimeout = 3\ndeadline = 5\nmax_bytes = 5_000_000\n',
+             '[partners.mag]\nname = "Mag"\nkind = "files"\npath = "out"\nbase_url = "https://mag.example"\n']
+    for name in ["good", *hostile]:
+        lines.append(f'[sources.{name.replace("-", "_")}]\nname = "{name}"\nsite_url = "https://{name}.example"\n'
+                     f'feed = "{server.url("/" + name)}"\nlicense = "CC-BY-4.0"\n')
+    config = tmp_path / "syndicate.toml"
+    config.write_text("\n".join(lines))
+
+    try:
+        start = time.monotonic()
+        result = subprocess.run([sys.executable, "-m", "syndicate", "--config", str(config), "sync"],
+                                capture_output=True, text=True, cwd=REPO, timeout=120)
+        elapsed = time.monotonic() - start
+        peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+        output = result.stdout + result.stderr
+        assert result.returncode == 1, output
+        assert elapsed < 60, f"took {elapsed:.1f} s"
+        assert peak_kb < 400 * 1024, f"peak {peak_kb / 1024:.0f} MB"
+        for name in hostile:
+            assert f"feed {name.replace('-', '_')}:" in result.stdout, (name, output)
+        reasons = {line.split(":", 1)[0]: line for line in result.stdout.splitlines() if line.startswith("feed ")}
+        assert "bomb: larger than 5 MB" in reasons["feed bomb"]
+        assert "deadline" in reasons["feed drip"]
+        assert "redirect" in reasons["feed loop"]
+        assert "private" in reasons["feed to_private"]
+        assert "HTML page" in reasons["feed html"]
+        assert "empty body" in reasons["feed empty"]
+        assert "HTTP 500" in reasons["feed error"]
+        assert "billion laughs" in reasons["feed laughs"]
+        assert "XXE" in reasons["feed xxe"]
+        assert "longer than" in reasons["feed redos"]
+        assert private_hits == [], "the private address was reached"
+        copy = json.loads((tmp_path / "out" / "a-good-post.json").read_text())
+        assert 'href="https://good.example/about/"' in copy["html"]
+
+        # the second time, the good feed is fetched conditionally and answers 304
+        before = len([s for s in server.seen if s.path == "/good"])
+        second = subprocess.run([sys.executable, "-m", "syndicate", "--config", str(config), "sync",
+                                 "--source", "good"], capture_output=True, text=True, cwd=REPO, timeout=60)
+        assert second.returncode == 0, second.stdout + second.stderr
+        good_requests = [s for s in server.seen if s.path == "/good"][before:]
+        assert [r.headers.get("if-none-match") for r in good_requests] == ['"v1"']
+        assert "mag: 0 created, 0 updated, 1 unchanged" in second.stdout
+        status = subprocess.run([sys.executable, "-m", "syndicate", "--config", str(config), "status"],
+                                capture_output=True, text=True, cwd=REPO, timeout=60).stdout
+        assert "feed bomb: bomb: larger than 5 MB after decompression (1 failures in a row)" in status
+    finally:
+        server.stop()
+        private.stop()
