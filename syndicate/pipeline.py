@@ -494,14 +494,16 @@ class Pipeline:
 
     def check(self) -> list[Decision]:
         """The decision for every current entry × selected partner, changing nothing."""
-        decisions = []
+        by_entry: dict[tuple[str, str], list[Decision]] = {}
         for pid in self.partner_ids:
             partner = self.config.partners[pid]
             ledger = self._ledger_rows(pid)
             predicted = self._predicted_copies(partner, ledger)
             for planned in self._plan(partner, None, ledger, predicted):
-                decisions.append(self._decision(planned, partner))
-        return decisions
+                key = (planned.entry.source, planned.entry.guid)
+                by_entry.setdefault(key, []).append(self._decision(planned, partner))
+        # grouped by entry (in feed order), each entry's partners in config order
+        return [d for decisions in by_entry.values() for d in decisions]
 
     def _decision(self, planned: Planned, partner: PartnerConfig) -> Decision:
         return Decision(entry=planned.entry, partner=partner.id, action=planned.action, reason=planned.reason,
