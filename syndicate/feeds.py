@@ -24,8 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .licenses import license_from_url, parse_license
-from .models import Entry, Image
-from .rewrite import RewriteRules, clean, text_to_html
+from .models import Entry, Image, RewriteRules
 from .urls import SiteIdentity, absolute, strip_tracking
 
 #: Seconds one feed may take to parse before its worker is killed.
@@ -138,6 +137,8 @@ def _author(item: Any, feed: Any, fallback: str | None) -> str | None:
 
 def normalise(item: Any, feed: Any, ctx: SourceContext, channel_license: str | None) -> Entry:
     """One feedparser item as an Entry (content cleaned, URLs absolute, dates UTC)."""
+    from .rewrite import clean, text_to_html  # the parse workers need it; the parent process need not load it
+
     page_base = ctx.feed_url or ctx.site_url
     link = item.get("link")
     url = strip_tracking(absolute(link, page_base), ctx.rules.strip_params) if link else None

@@ -42,6 +42,15 @@ def sha256(*parts: Any) -> str:
 
 
 @dataclass(frozen=True)
+class RewriteRules:
+    """The partner-independent rules of ``[rewrite]`` (defaults as in ``config``)."""
+
+    embed_hosts: tuple[str, ...] = ("www.youtube.com", "youtube.com", "www.youtube-nocookie.com", "player.vimeo.com")
+    strip_params: tuple[str, ...] = ("utm_*", "fbclid", "gclid", "dclid", "msclkid", "mc_cid", "mc_eid", "_hsenc",
+                                     "_hsmi", "igshid", "yclid")
+
+
+@dataclass(frozen=True)
 class Image:
     """A featured image and how it is credited."""
 

@@ -14,6 +14,7 @@ nothing to do.
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import datetime as dt
 import hashlib
 import json
@@ -29,13 +30,12 @@ from .config import Config, PartnerConfig, SourceConfig
 from .decide import Rules, Verdict
 from .errors import NotFound, UsageError
 from .feeds import ParsedFeed, ParseError, ParserPool, SourceContext
-from .models import Article, Decision, Entry, Image, iso, sha256
+from .models import Article, Decision, Entry, Image, RewriteRules, iso, sha256
 from .publishers import make_publisher
 from .publishers.base import (FetchedImage, ImageError, PartnerDown, PartnerEdited, Publisher, PublishContext,
                               PublishError, RemoteCopy, UnknownOutcome)
 from .redact import redact
 from .render import Renderer, SeriesPart
-from .rewrite import RewriteRules, retarget
 from .store import FAILED, HELD, INTENT, OK, PENDING, WITHDRAWN, Delivery, FeedState, Store
 from .urls import SiteIdentity, slug_from_url
 
@@ -255,27 +255,34 @@ class Pipeline:
                     outcome = FeedOutcome(sid, "failed", error=redact(f"{type(exc).__name__}: {exc}"),
                                           state=FeedState(source=sid, last_error=str(exc)))
                 outcomes.append(outcome)
-                self._record_feed(outcome)
+                self._report_feed(outcome)
                 self.progress.advance("feeds")
         if self._fetcher is not None:
             self._fetcher.close()
+        self._record_feeds(outcomes)
         outcomes.sort(key=lambda o: self.source_ids.index(o.source))
         self.report.feeds = outcomes
         self._load_entries(outcomes)
         return outcomes
 
-    def _record_feed(self, outcome: FeedOutcome) -> None:
+    def _report_feed(self, outcome: FeedOutcome) -> None:
         if outcome.status == "failed":
             log.error("feed %s: %s", outcome.source, outcome.error)
         elif outcome.warning:
             log.warning("feed %s: %s", outcome.source, outcome.warning)
             self.report.warnings.append(f"feed {outcome.source}: {outcome.warning}")
-        if self.dry_run or self.store is None or outcome.state is None:
+
+    def _record_feeds(self, outcomes: list[FeedOutcome]) -> None:
+        """Record every feed's outcome and entries in one transaction (one commit, not one per feed)."""
+        if self.dry_run or self.store is None:
             return
         with self.store.transaction():
-            self.store.save_feed(outcome.state)
-            if outcome.status == "ok" and outcome.entries is not None:
-                self.store.save_entries(outcome.source, outcome.entries)
+            for outcome in outcomes:
+                if outcome.state is None:
+                    continue
+                self.store.save_feed(outcome.state)
+                if outcome.status == "ok" and outcome.entries is not None:
+                    self.store.save_entries(outcome.source, outcome.entries)
 
     def _load_entries(self, outcomes: list[FeedOutcome]) -> None:
         """The entries to work on: this run's read of each feed, else (304, failure) the last one stored."""
@@ -405,7 +412,12 @@ class Pipeline:
         d = planned.delivery
         if d is not None and d.render_key == key and d.state == OK and d.pushed_hash and publisher is not None:
             return  # nothing that shapes the article changed: no need to render it again
-        body = retarget(entry.content, site, link_map) if link_map else entry.content
+        if link_map:
+            from .rewrite import retarget
+
+            body = retarget(entry.content, site, link_map)
+        else:
+            body = entry.content
         article = self.renderer.article(entry=entry, source=source, partner=partner, verdict=verdict, body=body,
                                         series=series, image=image, slug=slug)
         if publisher is not None:
@@ -563,11 +575,14 @@ class Pipeline:
         publisher = make_publisher(partner, self._publish_context(partner.id))
         try:
             ledger = self._ledger_rows(partner.id)
+            unsettled: set[tuple[str, str]] = set()
             if not self.dry_run:
-                self._reconcile(partner, publisher, ledger)
+                unsettled = self._reconcile(partner, publisher, ledger)
                 self._refresh(partner, publisher, ledger)
             done: dict[tuple[str, str], str] = {}
-            failed: set[tuple[str, str]] = set()
+            # What could not be reconciled is not pushed this run: a create might duplicate the copy
+            # an earlier run made, an update might take our own unanswered write for a partner's edit.
+            failed: set[tuple[str, str]] = set(unsettled)
             predicted = self._predicted_copies(partner, ledger, publisher)
             for pass_no in range(MAX_PASSES):
                 plans = self._plan(partner, publisher, ledger, predicted)
@@ -575,16 +590,21 @@ class Pipeline:
                         and (p.entry.source, p.entry.guid) not in failed]
                 if pass_no == 0:
                     self.progress.start(f"push {partner.id}", len(work))
-                    done = {(p.entry.source, p.entry.guid): p.action for p in plans}
+                    done = {(p.entry.source, p.entry.guid): "failed" if (p.entry.source, p.entry.guid) in unsettled
+                            else p.action for p in plans}
                 if self.dry_run or not work:
                     break
-                for planned in work:
-                    key = (planned.entry.source, planned.entry.guid)
-                    result = self._execute(planned, partner, publisher, ledger)
-                    if result == "failed":
-                        failed.add(key)
-                    done[key] = _merge_outcome(done.get(key) if pass_no else None, result)
-                    self.progress.advance(f"push {partner.id}")
+                # A partner whose copies carry our marker locally (files) needs no durable intent per
+                # delivery: a crash is reconciled from the copies themselves, so one commit per pass.
+                batch = self.store.transaction() if not _needs_intent(publisher) else contextlib.nullcontext()
+                with batch:  # type: ignore[union-attr]
+                    for planned in work:
+                        key = (planned.entry.source, planned.entry.guid)
+                        result = self._execute(planned, partner, publisher, ledger)
+                        if result == "failed":
+                            failed.add(key)
+                        done[key] = _merge_outcome(done.get(key) if pass_no else None, result)
+                        self.progress.advance(f"push {partner.id}")
                 predicted = {}  # every copy made so far has its real URL now
             for outcome in done.values():
                 _count(report, outcome)
@@ -597,10 +617,13 @@ class Pipeline:
             publisher.close()
 
     def _reconcile(self, partner: PartnerConfig, publisher: Publisher,
-                   ledger: dict[tuple[str, str], Delivery]) -> None:
-        """Deliveries a crash or a lost answer left in INTENT: find out what happened on the partner."""
+                   ledger: dict[tuple[str, str], Delivery]) -> set[tuple[str, str]]:
+        """Deliveries a crash or a lost answer left in INTENT: find out what happened on the partner.
+
+        Returns the deliveries whose outcome could not be found out yet (they stay in INTENT)."""
+        unsettled: set[tuple[str, str]] = set()
         for key, d in list(ledger.items()):
-            if d.state != INTENT:
+            if d.state != INTENT and not (d.state == FAILED and d.intent):
                 continue
             entry = self._entry_by_guid(d.source, d.guid)
             marker = marker_for(d.source, d.guid, partner.id)
@@ -617,7 +640,11 @@ class Pipeline:
             except PartnerDown:
                 raise
             except PublishError as exc:
-                log.warning("%s: could not reconcile %s yet: %s", partner.id, d.guid, exc)
+                message = redact(f"{partner.id}: could not find out what became of an unanswered write for "
+                                 f"{d.entry_url or d.guid}, so nothing is sent for it this run: {exc}")
+                log.error(message)
+                self.report.errors.append(message)
+                unsettled.add(key)
                 continue
             if d.intent == "withdraw":
                 d.state = PENDING  # the withdraw decision is taken again below
@@ -632,6 +659,7 @@ class Pipeline:
                     d.remote_id = d.remote_id  # the copy is gone: handled by refresh
             d.intent = None
             self.store.put(d)  # type: ignore[union-attr]
+        return unsettled
 
     def _refresh(self, partner: PartnerConfig, publisher: Publisher,
                  ledger: dict[tuple[str, str], Delivery]) -> None:
@@ -682,12 +710,15 @@ class Pipeline:
         assert article is not None
         d.intent, d.state, d.attempts = action, INTENT, d.attempts + 1
         d.slug = d.slug or article.slug
-        self.store.put(d)  # durable before any remote write
+        if _needs_intent(publisher):
+            self.store.put(d)  # durable before any remote write
+        unknown = False  # did a write go out whose answer never came? Then the intent stays until reconciled.
         try:
             if action == "create":
                 try:
                     remote = publisher.create(article, marker)
                 except UnknownOutcome as exc:
+                    unknown = True
                     log.warning("%s; looking for the copy before anything is sent again", exc)
                     remote = publisher.find(article, marker)
                     if remote is None:
@@ -706,12 +737,14 @@ class Pipeline:
             self.report.warnings.append(redact(message))
             return "held"
         except PartnerDown:
-            d.intent = None
-            d.state = PENDING
-            self.store.put(d)
+            if not unknown:
+                d.intent = None
+                d.state = PENDING
+                self.store.put(d)
             raise
         except PublishError as exc:
-            self._failed(d, exc, entry)
+            unknown = unknown or isinstance(exc, UnknownOutcome)
+            self._failed(d, exc, entry, intent=action if unknown else None)
             return "failed"
         self._adopt(d, remote)
         d.state, d.intent, d.note = OK, None, None
@@ -728,14 +761,15 @@ class Pipeline:
                  entry.url or entry.guid, d.remote_url)
         return action
 
-    def _failed(self, d: Delivery, exc: PublishError, entry: Entry) -> None:
+    def _failed(self, d: Delivery, exc: PublishError, entry: Entry, intent: str | None = None) -> None:
+        """Record a failed delivery; ``intent``: a write whose outcome is unknown, reconciled next run."""
         message = redact(str(exc))
         now = dt.datetime.now(dt.timezone.utc)
         d.failing_since = d.failing_since or iso(now)
         since = dt.datetime.fromisoformat(d.failing_since.replace("Z", "+00:00"))
         give_up = dt.timedelta(hours=self.config.delivery.give_up_after_hours)
-        d.state = FAILED if now - since >= give_up else PENDING
-        d.intent = None
+        d.state = FAILED if now - since >= give_up else INTENT if intent else PENDING
+        d.intent = intent
         d.last_error = message
         self.store.put(d)  # type: ignore[union-attr]
         log.error("%s (%s; it stays due)", message, entry.url or entry.guid)
@@ -827,6 +861,11 @@ class Pipeline:
                 publisher.close()
             results.append((pid, "withdrawn" if outcome == "withdraw" else outcome))
         return results
+
+
+def _needs_intent(publisher: Publisher) -> bool:
+    """Must the intent of each write be committed before it is sent? (Every CMS: yes.)"""
+    return bool(getattr(publisher, "needs_intent", True))
 
 
 def _merge_outcome(previous: str | None, new: str) -> str:

@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 import nh3
 from selectolax.lexbor import LexborHTMLParser
 
-from .config import DEFAULT_EMBED_HOSTS, DEFAULT_STRIP_PARAMS
+from .models import RewriteRules
 from .urls import SiteIdentity, absolute, strip_tracking
 
 ALLOWED_TAGS = {
@@ -51,14 +51,6 @@ _URL_ATTRS = ("href", "src", "poster", "cite")
 # Tags whose whole content goes, not only the tag (nh3 would otherwise keep their text).
 _DROP_WITH_CONTENT = {"script", "style", "template", "noscript", "object", "embed", "applet", "svg", "math",
                       "form", "select", "textarea", "button", "head", "title", "iframe", "frame", "frameset"}
-
-
-@dataclass(frozen=True)
-class RewriteRules:
-    """The partner-independent rules of ``[rewrite]``."""
-
-    embed_hosts: tuple[str, ...] = DEFAULT_EMBED_HOSTS
-    strip_params: tuple[str, ...] = DEFAULT_STRIP_PARAMS
 
 
 @dataclass(frozen=True)

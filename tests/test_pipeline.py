@@ -40,7 +40,7 @@ def test_stage_order_is_explicit_and_kept() -> None:
     plan = inspect.getsource(pipeline.Pipeline._plan)
     assert plan.index("self.rules.verdict") < plan.index("self._render")
     execute = inspect.getsource(pipeline.Pipeline._execute)
-    assert execute.index("self.store.put(d)  # durable before any remote write") < execute.index("publisher.create")
+    assert execute.index("self.store.put(d)  # durable before any remote write") < execute.index("publisher.create(")
 
 
 def test_founding_example(example: Path, run: CLI, regen_golden: bool) -> None:

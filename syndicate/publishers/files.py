@@ -53,6 +53,9 @@ def _write_atomic(path: Path, data: bytes) -> None:
 class Publisher:
     """Writes copies into a folder."""
 
+    #: A crash between writing a copy and recording it is reconciled from the copy's marker: no intent row.
+    needs_intent = False
+
     def __init__(self, config: Config, context: PublishContext, folder: Path | None = None) -> None:
         self.config = config
         self.context = context
