@@ -1,0 +1,695 @@
+"""The ``wordpress`` partner: the REST API (``<url>/wp-json/wp/v2``) with an Application Password.
+
+What WordPress does that shapes this module (checked on a real WordPress, see CMS-API.md):
+
+* Posts have no version to send back: last write wins. So an update first reads the post
+  (``context=edit``) and compares a hash of the fields we push, as WordPress holds them (title,
+  body, excerpt, featured image, tags), with the hash read after our last push; a difference is a
+  partner's edit and the update is held. A status change alone is not an edit: status is not hashed.
+* The hash is always taken from what WordPress answers, never from what we sent: kses rewrites what
+  an Author-role user sends (``&#91;`` becomes ``&#091;``, iframes are dropped), and that must not
+  look like an edit.
+* Every copy carries our marker in an HTML comment at the end of its body (kses keeps comments, and
+  WordPress's search looks inside them), so after a lost answer ``find`` can recognise our copy and
+  never adopts someone else's post that happens to have the same slug.
+* ``[`` and ``]`` are sent as ``&#91;``/``&#93;`` so that no shortcode in a feed can run.
+* Unknown ``featured_media`` ids and unregistered meta keys are silently dropped with a 201: both are
+  read back; a dropped canonical meta key is a warning, a dropped image is repaired once.
+* A ``201`` for a create is required; anything else after the request was sent is an unknown outcome
+  (the pipeline looks for the copy before anything is sent again).
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import ipaddress
+import re
+from collections.abc import Iterable
+from typing import Any, ClassVar
+from urllib.parse import urlsplit
+
+import requests
+from pydantic import field_validator
+
+from .. import redact
+from ..config import PartnerConfig, Secret
+from ..errors import ConfigError
+from ..models import Article, Image, sha256
+from .base import (Check, ImageError, PartnerDown, PartnerEdited, PublishContext, PublishError, RemoteCopy,
+                   UnknownOutcome)
+from .http import CMSClient
+
+#: Every status a copy of ours can have on WordPress, except ``trash`` (a trashed copy counts as gone).
+LIVE_STATUSES = "publish,future,draft,pending,private"
+PER_PAGE = 100
+#: How many members of a slug family ``find`` asks for by name (``S``, ``S-2`` … ``S-10``); the marker
+#: search covers the rest.
+SLUG_FAMILY = 10
+MESSAGE_LIMIT = 300
+
+
+class Config(PartnerConfig):
+    """``[partners.ID]`` with ``kind = "wordpress"``."""
+
+    SECRET_FIELDS: ClassVar[tuple[str, ...]] = ("password",)
+
+    kind: str = "wordpress"
+    #: The site's address (``https://magazine.example``); the REST API is under ``<url>/wp-json/``.
+    url: str
+    #: The WordPress user the Application Password belongs to (best: an Author-role user).
+    username: str
+    #: The Application Password, as ``{ env = "NAME" }`` or ``{ file = "path" }``.
+    password: Secret
+    #: WordPress category names added to every copy (created if missing: needs ``manage_categories``).
+    categories: tuple[str, ...] = ()
+    #: A post meta key registered with ``show_in_rest`` to hold the canonical URL (e.g. Yoast's).
+    canonical_meta_key: str | None = None
+
+    @field_validator("url")
+    @classmethod
+    def _site_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("must be an http:// or https:// URL")
+        if parts.username is not None or parts.password is not None:
+            raise ValueError("must not carry credentials: give them as username and password")
+        if parts.query or parts.fragment:
+            raise ValueError("must be the site's address, without ?query or #fragment")
+        url = value.rstrip("/")
+        if url.endswith("/wp-json"):  # a common slip: the REST root instead of the site
+            url = url[: -len("/wp-json")]
+        return url
+
+    @field_validator("username")
+    @classmethod
+    def _username(cls, value: str) -> str:
+        if not value or ":" in value:
+            raise ValueError("must be a WordPress user name (no ':')")
+        return value
+
+    @field_validator("canonical_meta_key")
+    @classmethod
+    def _meta_key(cls, value: str | None) -> str | None:
+        if value is not None and not value:
+            raise ValueError("must be a meta key name, or left out")
+        return value
+
+    @field_validator("categories")
+    @classmethod
+    def _categories(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        names = tuple(" ".join(v.split()) for v in value)
+        if any(not n for n in names):
+            raise ValueError("category names must not be empty")
+        return names
+
+
+# ----------------------------------------------------------------------------------------------
+# pure helpers
+
+
+def encode_brackets(text: str) -> str:
+    """``[``/``]`` as character references, so WordPress runs no shortcode (also safe inside attributes)."""
+    return text.replace("[", "&#91;").replace("]", "&#93;")
+
+
+def marker_comment(marker: str) -> str:
+    """The HTML comment that identifies our copy (kses keeps comments; WordPress search finds them)."""
+    return f"<!-- syndicate:{marker} -->"
+
+
+def carries_marker(post: dict[str, Any], marker: str) -> bool:
+    """Does the post's raw body carry our marker?"""
+    pattern = r"<!--\s*syndicate:" + re.escape(marker) + r"\s*-->"
+    return re.search(pattern, _raw(post, "content") or "") is not None
+
+
+def _raw(post: dict[str, Any], name: str) -> str | None:
+    value = post.get(name)
+    if isinstance(value, dict):
+        raw = value.get("raw")
+        return raw if isinstance(raw, str) else None
+    return None
+
+
+def fields_hash(post: dict[str, Any]) -> str | None:
+    """A hash of the fields we push, as WordPress holds them (None without ``context=edit`` fields)."""
+    title, content, excerpt = _raw(post, "title"), _raw(post, "content"), _raw(post, "excerpt")
+    if title is None or content is None or excerpt is None:
+        return None
+    tags = sorted(int(t) for t in post.get("tags") or [])
+    return sha256(title, content, excerpt, int(post.get("featured_media") or 0), tags)
+
+
+def credit_html(image: Image) -> str:
+    """``{note} <a href="{credit_url}">{credit}</a>`` (as the article's credit line), escaped."""
+    parts = []
+    if image.note:
+        parts.append(html.escape(image.note, quote=False))
+    if image.credit:
+        if image.credit_url and image.credit_url.startswith(("http://", "https://")):
+            parts.append(f'<a href="{html.escape(image.credit_url, quote=True)}">'
+                         f"{html.escape(image.credit, quote=False)}</a>")
+        else:
+            parts.append(html.escape(image.credit, quote=False))
+    return " ".join(parts)
+
+
+def caption_html(image: Image) -> str:
+    """The media item's caption: the image's own caption (if any), then the credit line."""
+    caption = " ".join((image.caption or "").split())
+    credit = credit_html(image)
+    text = html.escape(caption, quote=False)
+    if caption and credit:
+        text += ("." if caption[-1].isalnum() else "") + " " + credit
+    elif credit:
+        text = credit
+    return encode_brackets(text)
+
+
+def _same_html(a: str, b: str) -> bool:
+    """Equal once kses's normalisation of character references (``&#91;`` → ``&#091;``) is undone."""
+    def norm(s: str) -> str:
+        return re.sub(r"&#0*(\d+);", r"&#\1;", " ".join(s.split()))
+    return norm(a) == norm(b)
+
+
+def _error_of(response: requests.Response) -> tuple[str | None, str, dict[str, Any]]:
+    """WordPress's ``{"code", "message", "data"}`` (code None when the answer is not WordPress JSON)."""
+    try:
+        body = response.json()
+    except ValueError:
+        return None, "", {}
+    if not isinstance(body, dict):
+        return None, "", {}
+    code = body.get("code") if isinstance(body.get("code"), str) else None
+    message = body.get("message") if isinstance(body.get("message"), str) else ""
+    data = body.get("data") if isinstance(body.get("data"), dict) else {}
+    # The server's words are untrusted text: one line, bounded, no markup.
+    message = re.sub(r"<[^>]*>", "", " ".join(message.split()))[:MESSAGE_LIMIT]
+    return code, message, data
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+#: What a 403 means, by WordPress's error code and what we were doing.
+_FORBIDDEN = {
+    ("rest_cannot_create", "post"): "may not create posts (needs the Author role or edit_posts)",
+    ("rest_cannot_create", "media"): "may not upload files (needs upload_files, e.g. the Author role)",
+    ("rest_cannot_create", "tag"): "may not create tags (needs edit_posts, e.g. the Author role)",
+    ("rest_cannot_create", "category"): (
+        "may not create categories (needs manage_categories, e.g. the Editor role): create the "
+        "category in WordPress first, or remove it from the partner's categories"),
+    ("rest_cannot_publish", "post"): (
+        "may not publish posts (needs publish_posts, e.g. the Author role), or set status = \"draft\""),
+    ("rest_cannot_edit", "post"): (
+        "may not edit this post (needs edit_published_posts, or edit_others_posts when someone else owns it)"),
+    ("rest_forbidden_context", "post"): (
+        "may not edit this post (needs edit_published_posts, or edit_others_posts when someone else owns it)"),
+    ("rest_cannot_delete", "post"): "may not trash this post (needs delete_posts and delete_published_posts)",
+    ("rest_cannot_assign_term", "post"): "may not assign these categories or tags (needs edit_posts)",
+    ("rest_forbidden_status", "post"): "may not see drafts (needs edit_posts)",
+    ("rest_cannot_edit", "media"): "may not edit this media item (needs upload_files)",
+}
+
+
+# ----------------------------------------------------------------------------------------------
+# the publisher
+
+
+class Publisher:
+    """Copies as WordPress posts, through the REST API."""
+
+    def __init__(self, config: Config, context: PublishContext) -> None:
+        self.config = config
+        self.context = context
+        self.name = config.id or config.name
+        self.client = CMSClient(self.name, config.url + "/wp-json/wp/v2", context, self._auth_headers)
+        self._authorization: str | None = None
+        self._terms: dict[tuple[str, str], int] = {}
+
+    # --- HTTP -----------------------------------------------------------------------------------
+
+    def _auth_headers(self) -> dict[str, str]:
+        """Basic auth with the Application Password, read from its secret on first use only."""
+        if self._authorization is None:
+            password = self.config.password.reveal()  # registers it with the redactor
+            token = base64.b64encode(f"{self.config.username}:{password}".encode()).decode("ascii")
+            redact.register(token)
+            self._authorization = "Basic " + token
+        return {"Authorization": self._authorization}
+
+    def _explain(self, response: requests.Response, doing: str, what: str) -> str:
+        """An error answer in plain words (``CMSClient`` adds the partner's name and masks secrets)."""
+        status = response.status_code
+        code, message, data = _error_of(response)
+        user = self.config.username
+        if status == 401:
+            return (f"WordPress refused the credentials of user {user!r} ({code or 'HTTP 401'}): check the "
+                    "username and the application password; Application Passwords need HTTPS unless the site "
+                    "sets WP_ENVIRONMENT_TYPE=local, and some hosts strip the Authorization header")
+        if status == 403:
+            reason = _FORBIDDEN.get((code or "", what))
+            if reason:
+                return f"WordPress user {user!r} {reason} (HTTP 403 {code}, while trying to {doing})"
+            return f"WordPress user {user!r} may not {doing} (HTTP 403 {code or 'forbidden'})" + (
+                f": {message}" if message else "")
+        if status == 404 and (code == "rest_no_route" or code is None):
+            return self._no_api()
+        if status == 413:
+            return f"the partner refused to {doing}: too large (HTTP 413)"
+        if status == 400:
+            details = data.get("params")
+            if isinstance(details, dict) and "forbidden" in str(details.get("status", "")).lower():
+                # WordPress answers an unauthenticated request for drafts like this, not with a 401.
+                return (f"WordPress did not let user {user!r} see drafts while trying to {doing}: the credentials "
+                        "were not accepted (check the username and the application password; some hosts strip "
+                        "the Authorization header) or the user lacks edit_posts [rest_invalid_param]")
+            extra = ""
+            if isinstance(details, dict) and details:
+                extra = " (" + "; ".join(f"{k}: {v}" for k, v in details.items())[:MESSAGE_LIMIT] + ")"
+            return f"WordPress refused to {doing}: {message or 'HTTP 400'}{extra} [{code or 'HTTP 400'}]"
+        return f"HTTP {status} while trying to {doing}" + (f": {message} [{code}]" if message else "")
+
+    def _no_api(self) -> str:
+        return f"no WordPress REST API at {self.config.url}/wp-json/ — check the partner's url"
+
+    def _call(self, method: str, path: str, doing: str, what: str = "post", *,
+              expect: tuple[int, ...] = (200, 201), **kwargs: Any) -> requests.Response:
+        """One request through ``CMSClient``; a missing REST API stops the partner for this run."""
+        response = self.client.request(method, path, expect=expect + (404,),
+                                       describe=lambda r: self._explain(r, doing, what), **kwargs)
+        if response.status_code == 404 and 404 not in expect:
+            code, _, _ = _error_of(response)
+            if code == "rest_no_route" or code is None:
+                raise PartnerDown(f"{self.name}: {self._no_api()}")
+            raise self._error(response, doing, what)
+        return response
+
+    def _error(self, response: requests.Response, doing: str, what: str = "post") -> PublishError:
+        error = PublishError(redact.redact(f"{self.name}: {self._explain(response, doing, what)}"))
+        error.transient = response.status_code >= 500 or response.status_code == 429
+        return error
+
+    def _json(self, response: requests.Response, doing: str) -> Any:
+        try:
+            return response.json()
+        except ValueError:
+            raise PublishError(f"{self.name}: the answer was not JSON while trying to {doing} (HTTP "
+                               f"{response.status_code}): is there a WordPress REST API at "
+                               f"{self.config.url}/wp-json/?") from None
+
+    def _is_gone(self, response: requests.Response) -> bool:
+        """Is this 404/410 about one post or media item (gone), or is there no REST API at all (PartnerDown)?"""
+        if response.status_code not in (404, 410):
+            return False
+        code, _, _ = _error_of(response)
+        if code in ("rest_no_route", None):
+            raise PartnerDown(f"{self.name}: {self._no_api()}")
+        return True
+
+    def _get_post(self, remote_id: str) -> dict[str, Any] | None:
+        """The post with its raw fields; None when it is gone (deleted, or in the trash)."""
+        if not remote_id.isdigit():
+            raise PublishError(f"{self.name}: {remote_id!r} is not a WordPress post id")
+        response = self._call("GET", f"/posts/{remote_id}", "read the post", expect=(200, 404, 410),
+                              params={"context": "edit"})
+        if self._is_gone(response):
+            return None
+        post = self._json(response, "read the post")
+        if not isinstance(post, dict) or not isinstance(post.get("id"), int):
+            raise PublishError(f"{self.name}: WordPress answered for post {remote_id} without the post")
+        return None if post.get("status") == "trash" else post
+
+    def _list(self, params: dict[str, Any], doing: str) -> list[dict[str, Any]]:
+        """Every page of ``GET /posts`` with these parameters."""
+        posts: list[dict[str, Any]] = []
+        page = 1
+        while True:
+            response = self._call("GET", "/posts", doing,
+                                  params={**params, "per_page": PER_PAGE, "page": page})
+            batch = self._json(response, doing)
+            if not isinstance(batch, list):
+                raise PublishError(f"{self.name}: WordPress answered a list of posts with something else")
+            posts += [p for p in batch if isinstance(p, dict)]
+            try:
+                pages = int(response.headers.get("X-WP-TotalPages") or 1)
+            except ValueError:
+                pages = 1
+            # X-WP-Total counts posts that context=edit then hides, so a short page is not the end.
+            if page >= pages:
+                return posts
+            page += 1
+
+    # --- what we send ----------------------------------------------------------------------------
+
+    def prepare_html(self, html_text: str) -> str:
+        """The body as WordPress must receive it: ``[``/``]`` encoded so no shortcode runs."""
+        return encode_brackets(html_text)
+
+    def _fields(self, article: Article, marker: str, current: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The post fields we push (create and update); ``current`` is the post as it is now, for updates."""
+        body = self.prepare_html(article.html).rstrip("\n")
+        fields: dict[str, Any] = {
+            "title": html.escape(article.title, quote=False),  # plain text: WordPress takes HTML here
+            "content": body + "\n" + marker_comment(marker),
+            "excerpt": encode_brackets(html.escape(article.excerpt, quote=False)),
+            "tags": self._term_ids("tags", article.tags, "tag"),
+        }
+        if self.config.categories:
+            ours = self._term_ids("categories", self.config.categories, "category")
+            kept = [int(c) for c in (current or {}).get("categories") or []]
+            fields["categories"] = list(dict.fromkeys(kept + ours))  # never drop the partner's own
+        media = self._featured_media(article.featured_image)
+        if media or current is not None:
+            fields["featured_media"] = media
+        if self.config.canonical_meta_key and article.canonical_url:
+            fields["meta"] = {self.config.canonical_meta_key: article.canonical_url}
+        return fields
+
+    def _term_ids(self, taxonomy: str, names: Iterable[str], what: str) -> list[int]:
+        ids: list[int] = []
+        for name in names:
+            name = " ".join(name.split())
+            if not name:
+                continue
+            key = (taxonomy, name.casefold())
+            if key not in self._terms:
+                self._terms[key] = self._term_id(taxonomy, name, what)
+            if self._terms[key] not in ids:
+                ids.append(self._terms[key])
+        return ids
+
+    def _find_term(self, taxonomy: str, name: str, what: str) -> int | None:
+        """The id of the tag/category with this name (WordPress keeps names HTML-escaped), or None."""
+        doing = f"look up the {what} {name!r}"
+        response = self._call("GET", f"/{taxonomy}", doing,
+                              params={"search": name, "per_page": PER_PAGE, "hide_empty": "false"})
+        terms = self._json(response, doing)
+        for term in terms if isinstance(terms, list) else []:
+            if (isinstance(term, dict) and isinstance(term.get("id"), int)
+                    and html.unescape(str(term.get("name", ""))).casefold() == name.casefold()):
+                return int(term["id"])
+        return None
+
+    def _term_id(self, taxonomy: str, name: str, what: str) -> int:
+        """The id of the tag/category with this name, created if missing."""
+        found = self._find_term(taxonomy, name, what)
+        if found is not None:
+            return found
+        doing = f"create the {what} {name!r}"
+        try:
+            response = self._call("POST", f"/{taxonomy}", doing, what, expect=(200, 201, 400), json={"name": name})
+        except UnknownOutcome as exc:  # nothing was published; the next run finds the term or makes it
+            raise PublishError(str(exc)) from None
+        body = self._json(response, doing)
+        if response.status_code == 400:
+            code, _, data = _error_of(response)
+            if code == "term_exists" and isinstance(data.get("term_id"), int):
+                return int(data["term_id"])
+            raise self._error(response, doing, what)
+        if not isinstance(body, dict) or not isinstance(body.get("id"), int):
+            raise PublishError(f"{self.name}: WordPress did not answer with the new {what}'s id ({doing})")
+        return int(body["id"])
+
+    def _featured_media(self, image: Image | None) -> int:
+        """The media id of the article's featured image: the upload made earlier, else a new upload."""
+        if image is None:
+            return 0
+        alt, caption = image.alt or "", caption_html(image)
+        cached = self.context.media.get(image.url)
+        if cached is not None and cached[0].isdigit():
+            media = self._get_media(cached[0])
+            if media is not None:
+                self._align_media(media, alt, caption)
+                return int(media["id"])
+        if cached is not None:
+            self.context.media.forget(image.url)
+        return self._upload(image, alt, caption)
+
+    def _get_media(self, media_id: str) -> dict[str, Any] | None:
+        response = self._call("GET", f"/media/{media_id}", "read the featured image", "media",
+                              expect=(200, 404, 410), params={"context": "edit"})
+        if self._is_gone(response):
+            return None
+        media = self._json(response, "read the featured image")
+        if not isinstance(media, dict) or media.get("status") == "trash" or not isinstance(media.get("id"), int):
+            return None
+        return media
+
+    def _align_media(self, media: dict[str, Any], alt: str, caption: str) -> None:
+        """An uploaded image reused: give it today's alt text and caption (e.g. a corrected credit)."""
+        changes: dict[str, str] = {}
+        if not _same_html(str(media.get("alt_text") or ""), alt):
+            changes["alt_text"] = alt
+        if not _same_html(_raw(media, "caption") or "", caption):
+            changes["caption"] = caption
+        if changes:
+            try:
+                self._call("POST", f"/media/{media['id']}", "update the featured image's caption", "media",
+                           json=changes)
+            except UnknownOutcome as exc:
+                raise ImageError(str(exc)) from None
+
+    def _upload(self, image: Image, alt: str, caption: str) -> int:
+        fetched = self.context.fetch_image(image.url)  # ImageError: the delivery fails with the reason
+        doing = "upload the featured image"
+        try:
+            response = self._call("POST", "/media", doing, "media", expect=(201,),
+                                  files={"file": (fetched.filename, fetched.data, fetched.content_type)},
+                                  data={"alt_text": alt, "caption": caption})
+        except UnknownOutcome as exc:
+            raise ImageError(f"{exc}: the upload of the featured image got no answer; it is tried again on "
+                             "the next run (an unused copy may be left in the media library)") from None
+        media = self._json(response, doing)
+        if not isinstance(media, dict) or not isinstance(media.get("id"), int):
+            raise ImageError(f"{self.name}: WordPress did not answer the upload with a media id")
+        self.context.media.put(image.url, str(media["id"]), str(media.get("source_url") or ""))
+        return int(media["id"])
+
+    # --- what we read back ------------------------------------------------------------------------
+
+    def _copy(self, post: dict[str, Any], warnings: Iterable[str] = ()) -> RemoteCopy:
+        return RemoteCopy(remote_id=str(post["id"]), url=post.get("link"), slug=post.get("slug"),
+                          status=post.get("status"), version=post.get("modified_gmt"),
+                          fields_hash=fields_hash(post), warnings=tuple(warnings))
+
+    def _written(self, response: requests.Response, doing: str, expect_status: int) -> dict[str, Any]:
+        """The post a write answered with; an answer without it is an unknown outcome, never a failure."""
+        try:
+            post = response.json()
+        except ValueError:
+            post = None
+        if response.status_code != expect_status or not isinstance(post, dict) or not isinstance(post.get("id"), int):
+            raise UnknownOutcome(f"{self.name}: WordPress answered HTTP {response.status_code} without the post "
+                                 f"while trying to {doing}; the copy is looked for before anything is sent again")
+        return post
+
+    def _checked(self, post: dict[str, Any], article: Article, fields: dict[str, Any]) -> RemoteCopy:
+        """The copy after a write, with what WordPress silently dropped either repaired or reported."""
+        warnings: list[str] = []
+        if fields_hash(post) is None:  # a write's answer is in context=edit; read it back if not
+            try:
+                post = self._get_post(str(post["id"])) or post
+            except PublishError:
+                pass  # never lose the id of a copy that exists: it is read again on the next run
+        wanted = int(fields.get("featured_media") or 0)
+        if wanted and int(post.get("featured_media") or 0) != wanted and article.featured_image is not None:
+            post, warning = self._repair_media(post, article.featured_image)
+            warnings += [warning] if warning else []
+        key = self.config.canonical_meta_key
+        if key and article.canonical_url:
+            meta = post.get("meta")
+            if not isinstance(meta, dict) or meta.get(key) != article.canonical_url:
+                warnings.append(f"WordPress dropped the canonical meta key {key}: register it with show_in_rest "
+                                f"(e.g. Yoast, Rank Math) or remove canonical_meta_key; the copy of "
+                                f"{article.canonical_url} has no canonical URL")
+        return self._copy(post, warnings)
+
+    def _repair_media(self, post: dict[str, Any], image: Image) -> tuple[dict[str, Any], str | None]:
+        """WordPress ignored our featured_media (the media item vanished meanwhile): upload it again, once."""
+        self.context.media.forget(image.url)
+        try:
+            media_id = self._upload(image, image.alt or "", caption_html(image))
+            response = self._call("POST", f"/posts/{post['id']}", "set the featured image",
+                                  json={"featured_media": media_id})
+            fixed = self._written(response, "set the featured image", 200)
+        except PublishError as exc:
+            return post, f"the featured image of {post.get('link')} did not stick: {exc}"
+        if int(fixed.get("featured_media") or 0) != media_id:
+            return fixed, f"WordPress does not keep the featured image of {fixed.get('link')}"
+        return fixed, None
+
+    # --- the Protocol --------------------------------------------------------------------------
+
+    def create(self, article: Article, marker: str) -> RemoteCopy:
+        """Create the post (image and terms first); UnknownOutcome when WordPress's answer was lost."""
+        fields = self._fields(article, marker)
+        fields.update(slug=article.slug, status=article.status)
+        response = self._call("POST", "/posts", "create the post", json=fields)
+        post = self._written(response, "create the post", 201)
+        return self._checked(post, article, fields)
+
+    def update(self, remote_id: str, article: Article, marker: str, expected_hash: str | None,
+               force: bool = False) -> RemoteCopy:
+        """Push our version, unless the partner edited a field we push since our last push (then held)."""
+        current = self._get_post(remote_id)
+        if current is None:
+            error = PublishError(f"{self.name}: post {remote_id} is gone from WordPress (deleted or in the trash)")
+            error.transient = False
+            raise error
+        if expected_hash is not None and fields_hash(current) != expected_hash and not force:
+            raise PartnerEdited(f"{self.name}: post {remote_id} ({current.get('link')}) was edited on WordPress "
+                                "since our last push")
+        # Status and slug stay the partner's: an editor may have published our draft or renamed it.
+        fields = self._fields(article, marker, current=current)
+        response = self._call("POST", f"/posts/{remote_id}", "update the post", json=fields)
+        post = self._written(response, "update the post", 200)
+        return self._checked(post, article, fields)
+
+    def refresh(self, remote_ids: list[str]) -> dict[str, RemoteCopy | None]:
+        """Our copies as they are now; None for a copy that is gone (deleted, trashed)."""
+        ids = list(dict.fromkeys(r for r in remote_ids if r.isdigit()))
+        found: dict[str, RemoteCopy | None] = {}
+        try:
+            for start in range(0, len(ids), PER_PAGE):
+                chunk = ids[start:start + PER_PAGE]
+                for post in self._list({"include": ",".join(chunk), "status": LIVE_STATUSES, "context": "edit",
+                                        "orderby": "include"}, "read our posts"):
+                    found[str(post.get("id"))] = self._copy(post)
+            # Missing from the list: gone, or only hidden from context=edit (e.g. given to another
+            # user)? A copy wrongly taken for deleted would be withdrawn for good, so ask one by one.
+            for rid in ids:
+                if rid not in found:
+                    self._confirm(rid, found)
+        except PartnerDown:
+            raise
+        except PublishError as exc:  # without the copies' state this partner cannot be worked on
+            raise PartnerDown(str(exc)) from None
+        return {rid: found[rid] for rid in ids if rid in found}
+
+    def _confirm(self, remote_id: str, found: dict[str, RemoteCopy | None]) -> None:
+        """Is a copy missing from the list really gone? Left out of ``found`` when that cannot be told."""
+        response = self._call("GET", f"/posts/{remote_id}", "read the post", expect=(200, 403, 404, 410),
+                              params={"context": "edit"})
+        if self._is_gone(response):
+            found[remote_id] = None
+            return
+        if response.status_code == 200:
+            post = self._json(response, "read the post")
+            if isinstance(post, dict):
+                found[remote_id] = None if post.get("status") == "trash" else self._copy(post)
+            return
+        # It exists, but this user may no longer edit it: report what anyone may see of it.
+        response = self._call("GET", f"/posts/{remote_id}", "read the post", expect=(200, 401, 403, 404, 410))
+        post = self._json(response, "read the post") if response.status_code == 200 else None
+        if isinstance(post, dict) and isinstance(post.get("id"), int):
+            found[remote_id] = RemoteCopy(remote_id=remote_id, url=post.get("link"), slug=post.get("slug"),
+                                          status=post.get("status"), version=post.get("modified_gmt"))
+
+    def find(self, article: Article, marker: str) -> RemoteCopy | None:
+        """Our copy after a lost answer: by slug family and by marker, across all statuses; ours only."""
+        family = [article.slug] + [f"{article.slug}-{n}" for n in range(2, SLUG_FAMILY + 1)]
+        base = {"status": LIVE_STATUSES, "context": "edit"}
+        candidates = self._list({**base, "slug": ",".join(family)}, "look for our copy")
+        candidates += self._list({**base, "search": marker}, "look for our copy")
+        ours = sorted({int(p["id"]): p for p in candidates
+                       if isinstance(p.get("id"), int) and carries_marker(p, marker)}.items())
+        return self._copy(ours[0][1]) if ours else None  # the oldest, should there ever be two
+
+    def withdraw(self, remote_id: str, delete: bool = False) -> RemoteCopy | None:
+        """Make the copy a draft (``delete``: move it to the trash); None when it is already gone."""
+        current = self._get_post(remote_id)
+        if current is None:
+            return None
+        if delete:
+            response = self._call("DELETE", f"/posts/{remote_id}", "trash the post", expect=(200, 410))
+            if response.status_code == 410:
+                return None
+            post = self._json(response, "trash the post")
+            return self._copy(post) if isinstance(post, dict) and "id" in post else None
+        if current.get("status") == "draft":
+            return self._copy(current)
+        response = self._call("POST", f"/posts/{remote_id}", "withdraw the post", json={"status": "draft"})
+        return self._copy(self._written(response, "withdraw the post", 200))
+
+    def test(self) -> list[Check]:
+        """Credentials, reachability, capabilities, unfiltered_html, the canonical meta key. Changes nothing."""
+        checks: list[Check] = []
+        host = urlsplit(self.config.url).hostname or ""
+        if self.config.url.startswith("http://") and not _is_loopback(host):
+            checks.append(Check(True, "https", f"{self.config.url} is plain http: the application password "
+                                "travels unencrypted (use https)", warning=True))
+        try:
+            response = self._call("GET", "/users/me", "read the user's profile", params={"context": "edit"})
+            me = self._json(response, "read the user's profile")
+        except (PublishError, ConfigError) as exc:
+            text = str(exc)
+            what = "reachable" if "cannot reach" in text else "REST API" if "REST API" in text else "credentials"
+            return checks + [Check(False, what, redact.redact(text))]
+        if not isinstance(me, dict) or not isinstance(me.get("capabilities"), dict):
+            return checks + [Check(False, "credentials", "WordPress did not return the user's capabilities "
+                                   "(context=edit): is the Authorization header stripped by the host?")]
+        caps = {k for k, v in me["capabilities"].items() if v}
+        roles = ", ".join(me.get("roles") or []) or "no role"
+        user = me.get("username") or self.config.username
+        checks.append(Check(True, "credentials", f"logged in as {user} ({roles})"))
+        checks.append(self._cap(caps, "edit_posts", "create posts and tags"))
+        if self.config.status == "publish":
+            checks.append(self._cap(caps, "publish_posts", "publish posts (status = \"publish\")"))
+        checks.append(self._cap(caps, "upload_files", "upload featured images"))
+        if self.config.categories:
+            try:
+                checks.append(self._categories_check(caps))
+            except PublishError as exc:
+                checks.append(Check(False, "categories", redact.redact(str(exc))))
+        if "unfiltered_html" in caps:
+            checks.append(Check(True, "unfiltered_html", "this user has unfiltered_html, so WordPress does not "
+                                "filter what we send: our sanitizing is the only filter; use an Author-role user",
+                                warning=True))
+        else:
+            checks.append(Check(True, "no unfiltered_html", "WordPress filters what we send as well (kses)"))
+        if self.config.canonical_meta_key:
+            checks.append(self._meta_check(self.config.canonical_meta_key))
+        return checks
+
+    def _cap(self, caps: set[str], cap: str, why: str) -> Check:
+        ok = cap in caps
+        return Check(ok, cap, f"needed to {why}" + ("" if ok else f": the user {self.config.username!r} lacks it"))
+
+    def _categories_check(self, caps: set[str]) -> Check:
+        missing = [name for name in self.config.categories
+                   if self._find_term("categories", name, "category") is None]
+        if not missing:
+            return Check(True, "categories", "exist: " + ", ".join(self.config.categories))
+        if "manage_categories" in caps:
+            return Check(True, "manage_categories", "will create the missing categories: " + ", ".join(missing))
+        return Check(False, "manage_categories", "the categories " + ", ".join(missing) + " do not exist and the "
+                     f"user {self.config.username!r} may not create them (needs manage_categories): create them "
+                     "in WordPress first")
+
+    def _meta_check(self, key: str) -> Check:
+        """Is the canonical meta key registered for posts with show_in_rest (else WordPress drops it)?"""
+        try:
+            response = self._call("OPTIONS", "/posts", "read the posts schema", expect=(200,))
+            schema: Any = self._json(response, "read the posts schema")
+            for step in ("schema", "properties", "meta", "properties"):
+                schema = schema.get(step) if isinstance(schema, dict) else None
+        except PublishError as exc:
+            return Check(True, "canonical meta key", f"could not read the posts schema: {exc}", warning=True)
+        if isinstance(schema, dict) and key in schema:
+            return Check(True, "canonical meta key", f"{key} is registered for posts with show_in_rest")
+        return Check(True, "canonical meta key", f"{key} is not registered with show_in_rest: WordPress will drop "
+                     "it (register it, e.g. with Yoast or Rank Math, or remove canonical_meta_key)", warning=True)
+
+    def close(self) -> None:
+        """Close the HTTP session."""
+        self.client.close()
+
