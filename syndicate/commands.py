@@ -107,9 +107,7 @@ def run_sync(config: Config, *, sources: Iterable[str], partners: Iterable[str],
 
 
 def _show_sync(report: Any, config: Config, verbosity: int) -> None:
-    if verbosity < 0:
-        for feed in report.failed_feeds:
-            print(f"feed {feed.source}: {feed.error}", file=sys.stderr)
+    if verbosity < 0:  # -q: errors only (the log has printed them to stderr already)
         return
     prefix = "dry run: " if report.dry_run else ""
     names = ("created", "updated", "unchanged", "skipped", "waiting", "held", "withdrawn", "failed")
@@ -131,6 +129,8 @@ def _show_sync(report: Any, config: Config, verbosity: int) -> None:
             console.print(f"[red]feed {feed.source}: {feed.error}[/red]")
         for warning in report.warnings:
             console.print(f"[yellow]warning: {warning}[/yellow]")
+        for error in report.errors + report.config_errors:
+            console.print(f"[red]error: {error}[/red]")
         for line in _where(report, config):
             console.print(line)
     else:
@@ -142,6 +142,8 @@ def _show_sync(report: Any, config: Config, verbosity: int) -> None:
             print(f"feed {feed.source}: {feed.error}")
         for warning in report.warnings:
             print(f"warning: {warning}")
+        for error in report.errors + report.config_errors:
+            print(f"error: {error}")
         for line in _where(report, config):
             print(line)
 

@@ -34,8 +34,10 @@ class JSONFormatter(logging.Formatter):
 
 
 def setup(verbosity: int, log_format: str) -> None:
-    """``-v`` → debug (ours and the HTTP libraries'), default → warnings and errors, ``-q`` → errors only."""
-    level = {-1: logging.ERROR, 0: logging.WARNING, 1: logging.INFO}.get(verbosity, logging.DEBUG)
+    """Default: no log lines in text (the command's own summary says what failed), warnings in JSON;
+    ``-q``: errors only, as log lines; ``-v``: what is done, step by step; ``-vv``: debug, HTTP included."""
+    quiet_default = logging.WARNING if log_format == "json" else logging.CRITICAL  # asked for JSON: wants the log
+    level = {-1: logging.ERROR, 0: quiet_default, 1: logging.INFO}.get(verbosity, logging.DEBUG)
     handler = logging.StreamHandler(sys.stderr)
     handler.addFilter(RedactingFilter())
     if log_format == "json":

@@ -28,7 +28,7 @@ from typing import Any, Protocol
 from . import __version__
 from .config import Config, PartnerConfig, SourceConfig
 from .decide import Rules, Verdict
-from .errors import NotFound, UsageError
+from .errors import ConfigError, NotFound, UsageError
 from .feeds import ParsedFeed, ParseError, ParserPool, SourceContext
 from .models import Article, Decision, Entry, Image, RewriteRules, iso, sha256
 from .publishers import make_publisher
@@ -101,6 +101,7 @@ class RunReport:
     partners: dict[str, PartnerReport] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    config_errors: list[str] = field(default_factory=list)
     dry_run: bool = False
 
     @property
@@ -109,6 +110,8 @@ class RunReport:
 
     @property
     def exit_code(self) -> int:
+        if self.config_errors:
+            return 2
         failed = bool(self.failed_feeds) or any(p.failed for p in self.partners.values())
         return 1 if failed or self.errors else 0
 
@@ -511,7 +514,13 @@ class Pipeline:
             partner = self.config.partners[pid]
             ledger = self._ledger_rows(pid)
             predicted = self._predicted_copies(partner, ledger)
-            for planned in self._plan(partner, None, ledger, predicted):
+            # The publisher only shapes the HTML here (as it would be pushed); nothing is sent.
+            publisher = make_publisher(partner, self._publish_context(pid))
+            try:
+                plans = self._plan(partner, publisher, ledger, predicted)
+            finally:
+                publisher.close()
+            for planned in plans:
                 key = (planned.entry.source, planned.entry.guid)
                 by_entry.setdefault(key, []).append(self._decision(planned, partner))
         # grouped by entry (in feed order), each entry's partners in config order
@@ -592,6 +601,9 @@ class Pipeline:
                     self.progress.start(f"push {partner.id}", len(work))
                     done = {(p.entry.source, p.entry.guid): "failed" if (p.entry.source, p.entry.guid) in unsettled
                             else p.action for p in plans}
+                    for p in plans:  # a held update is reported on every run until an editor resolves it
+                        if p.action == "held":
+                            self._warn(f"{partner.id}: update of {p.entry.url or p.entry.guid} held: {p.reason}")
                 if self.dry_run or not work:
                     break
                 # A partner whose copies carry our marker locally (files) needs no durable intent per
@@ -613,8 +625,17 @@ class Pipeline:
             log.error("%s (its deliveries stay due)", message)
             self.report.errors.append(message)
             report.failed += 1
+        except ConfigError as exc:  # e.g. its secret is missing: the other partners still go on
+            message = redact(str(exc))
+            log.error("%s", message)
+            self.report.config_errors.append(message)
         finally:
             publisher.close()
+
+    def _warn(self, message: str) -> None:
+        message = redact(message)
+        log.warning("%s", message)
+        self.report.warnings.append(message)
 
     def _reconcile(self, partner: PartnerConfig, publisher: Publisher,
                    ledger: dict[tuple[str, str], Delivery]) -> set[tuple[str, str]]:
@@ -669,7 +690,13 @@ class Pipeline:
         live = [d for d in ledger.values() if d.remote_id and d.state not in (WITHDRAWN,)]
         if not live:
             return
-        states = publisher.refresh([d.remote_id for d in live if d.remote_id])
+        try:
+            states = publisher.refresh([d.remote_id for d in live if d.remote_id])
+        except PartnerDown:
+            raise
+        except PublishError as exc:  # the copies' URLs stay as recorded; the pushes below still check edits
+            log.warning("%s", redact(f"{partner.id}: could not read the copies back: {exc}"))
+            return
         for d in live:
             remote = states.get(d.remote_id)  # type: ignore[arg-type]
             if d.remote_id not in states:
@@ -732,9 +759,7 @@ class Pipeline:
             d.note = "the partner edited its copy; run `syndicate sync --overwrite ENTRY` to push ours anyway"
             d.last_error = None
             self.store.put(d)
-            message = f"{partner.id}: update of {entry.url or entry.guid} held: {exc}"
-            log.warning(redact(message))
-            self.report.warnings.append(redact(message))
+            self._warn(f"{partner.id}: update of {entry.url or entry.guid} held: {exc}")
             return "held"
         except PartnerDown:
             if not unknown:
@@ -793,6 +818,7 @@ class Pipeline:
         d.state, d.intent, d.note = WITHDRAWN, None, reason
         if remote is not None:
             d.remote_status = remote.status
+            d.remote_url = remote.url or d.remote_url  # e.g. a Ghost draft's preview address
         d.last_error = None
         self.store.put(d)
         log.info("%s: withdrew %s (%s)", d.partner, d.entry_url or d.guid, reason)
@@ -822,17 +848,15 @@ class Pipeline:
             predicted = self._predicted_copies(partner, ledger)
             publisher = make_publisher(partner, self._publish_context(pid))
             try:
-                for planned in self._plan(partner, None, ledger, predicted):
+                for planned in self._plan(partner, publisher, ledger, predicted):
                     if planned.entry.guid != entry.guid or planned.entry.source != entry.source:
                         continue
                     article = None
                     if planned.action not in ("skip", "wait"):
                         if planned.article is None:
                             planned.delivery = None  # force a render for display
-                            self._render(planned, partner, None, self._copies(pid, ledger, predicted), ledger)
+                            self._render(planned, partner, publisher, self._copies(pid, ledger, predicted), ledger)
                         article = planned.article
-                        if article is not None:
-                            article = replace(article, html=publisher.prepare_html(article.html))
                     out.append((self._decision(planned, partner), article))
             finally:
                 publisher.close()

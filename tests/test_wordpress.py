@@ -675,3 +675,31 @@ def test_partners_test_warns_about_plain_http(mocked: responses.RequestsMock) ->
     checks = make_publisher(make_config(url="http://mag.example")).test()
     assert checks[0].what == "https" and checks[0].warning
     assert all(c.ok for c in checks)
+
+
+# --- embeds the way WordPress makes them --------------------------------------------------------
+
+
+def test_allowed_iframes_become_urls_wordpress_embeds_itself() -> None:
+    from syndicate.publishers.wordpress import wordpress_embeds
+
+    html = ('<p><iframe src="https://www.youtube.com/embed/aBcD3fGh1jk" width="560"></iframe></p>\n'
+            '<iframe src="https://player.vimeo.com/video/123"></iframe>'
+            '<p>Watch <iframe src="https://www.youtube-nocookie.com/embed/ZyX9wVu8tSr"></iframe> now</p>')
+    out = wordpress_embeds(html)
+    assert "<iframe" not in out
+    assert "<p>https://www.youtube.com/watch?v=aBcD3fGh1jk</p>" in out
+    assert "<p>https://vimeo.com/123</p>" in out
+    assert ('Watch <a href="https://www.youtube.com/watch?v=ZyX9wVu8tSr">https://www.youtube.com/watch?v=ZyX9wVu8tSr'
+            "</a> now") in out
+    assert wordpress_embeds(out) == out  # idempotent: preview shows exactly what is pushed
+
+
+def test_a_bare_url_cannot_become_an_embed_we_did_not_allow() -> None:
+    from syndicate.publishers.wordpress import wordpress_embeds
+
+    out = wordpress_embeds("<p>\nhttps://twitter.com/jo/status/1\n</p><p>text<br>\nhttps://example.com/x\nmore</p>"
+                           "<pre>keep\nlines</pre>")
+    assert '<p><a href="https://twitter.com/jo/status/1">https://twitter.com/jo/status/1</a></p>' in out
+    assert "\nhttps://example.com/x\n" not in out  # no URL alone on a line
+    assert "<pre>keep\nlines</pre>" in out

@@ -101,12 +101,16 @@ class Publisher:
             return None
 
     def _write(self, article: Article, slug: str, marker: str) -> RemoteCopy:
-        self.folder.mkdir(parents=True, exist_ok=True)
         html_path, json_path = self._paths(slug)
         page = self.renderer.files_page(self.config, article, self.url_for(slug)).encode("utf-8")
         meta = {**article.as_json(), "slug": slug, "source_url": article.source_url, "marker": marker}
-        _write_atomic(json_path, (json.dumps(meta, ensure_ascii=False, indent=2) + "\n").encode("utf-8"))
-        _write_atomic(html_path, page)
+        try:  # a folder that cannot be written fails this delivery (it stays due), not the whole run
+            self.folder.mkdir(parents=True, exist_ok=True)
+            _write_atomic(json_path, (json.dumps(meta, ensure_ascii=False, indent=2) + "\n").encode("utf-8"))
+            _write_atomic(html_path, page)
+        except OSError as exc:
+            raise PublishError(f"{self.config.id}: cannot write {slug}.html into {self.folder}: "
+                               f"{exc.strerror or exc}") from None
         return RemoteCopy(remote_id=slug, url=self.url_for(slug), slug=slug, status=article.status,
                           fields_hash=hashlib.sha256(page).hexdigest())
 

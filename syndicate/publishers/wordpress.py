@@ -113,6 +113,80 @@ def encode_brackets(text: str) -> str:
     return text.replace("[", "&#91;").replace("]", "&#93;")
 
 
+_BARE_URL = re.compile(r"\s*https?://[^\s<>\"]+\s*")  # matched against text, never against HTML
+_YOUTUBE_HOSTS = ("www.youtube.com", "youtube.com", "www.youtube-nocookie.com", "youtube-nocookie.com")
+
+
+def oembed_url(src: str) -> str | None:
+    """The page URL WordPress embeds by itself (oEmbed) for an allowed iframe's src, if it has one."""
+    try:
+        parts = urlsplit(src)
+    except ValueError:
+        return None
+    host = (parts.hostname or "").lower()
+    path = parts.path.rstrip("/")
+    if host in _YOUTUBE_HOSTS and path.startswith("/embed/") and re.fullmatch(r"[\w-]{6,20}", path[7:]):
+        return f"https://www.youtube.com/watch?v={path[7:]}"
+    if host == "player.vimeo.com" and re.fullmatch(r"/video/\d+", path):
+        return f"https://vimeo.com/{path[7:]}"
+    return None
+
+
+def _allowed_embed_page(url: str) -> bool:
+    """A YouTube or Vimeo page URL: WordPress embeds those players, which we allow."""
+    host = (urlsplit(url).hostname or "").lower()
+    return host in ("www.youtube.com", "youtube.com", "youtu.be", "vimeo.com", "www.vimeo.com")
+
+
+def wordpress_embeds(html_text: str) -> str:
+    """Embeds the way WordPress makes them, and no others.
+
+    WordPress strips iframes for users without ``unfiltered_html`` (the role we recommend) but turns a
+    URL standing alone on a line or in a paragraph into an embed of that site's player (oEmbed) — for
+    any provider it knows, some of which add a ``<script>``. So: an iframe we allowed becomes its page
+    URL alone in a paragraph (WordPress renders the player), and a bare URL the author left alone on a
+    line or in a paragraph becomes a plain link, so that WordPress embeds nothing we did not allow.
+    """
+    if "http" not in html_text:
+        return html_text
+    from selectolax.lexbor import LexborHTMLParser
+
+    tree = LexborHTMLParser("<body>" + html_text)
+    body = tree.body
+    if body is None:
+        return html_text
+    changed = False
+    for node in list(body.traverse(include_text=True)):
+        if not node.is_text_node or "\n" not in (node.text_content or ""):
+            continue
+        parent = node.parent
+        if parent is not None and parent.tag in ("pre", "code", "textarea"):
+            continue
+        node.replace_with((node.text_content or "").replace("\n", " "))  # no URL alone on a line
+        changed = True
+    for paragraph in body.css("p"):
+        # css("*") includes the paragraph itself: one match means it holds text only
+        text = paragraph.text(deep=True)
+        if len(paragraph.css("*")) == 1 and _BARE_URL.fullmatch(text) and not _allowed_embed_page(text.strip()):
+            url = html.escape(paragraph.text(deep=True).strip(), quote=True)
+            paragraph.inner_html = f'<a href="{url}">{url}</a>'
+            changed = True
+    for iframe in body.css("iframe"):
+        url = oembed_url(iframe.attrs.get("src") or "")
+        if url is None:
+            continue
+        parent = iframe.parent
+        if parent is not None and parent.tag == "p" and len(parent.css("*")) == 2 and not parent.text(deep=True).strip():
+            parent.inner_html = html.escape(url)  # <p>URL</p>: WordPress embeds the player
+        elif parent is not None and parent.tag == "body":
+            iframe.replace_with(LexborHTMLParser(f"<body><p>{html.escape(url)}</p>").body.css_first("p"))
+        else:  # inside other text: a link, so the video stays one click away
+            link = html.escape(url, quote=True)
+            iframe.replace_with(LexborHTMLParser(f'<body><a href="{link}">{link}</a>').body.css_first("a"))
+        changed = True
+    return body.inner_html if changed else html_text
+
+
 def marker_comment(marker: str) -> str:
     """The HTML comment that identifies our copy (kses keeps comments; WordPress search finds them)."""
     return f"<!-- syndicate:{marker} -->"
@@ -351,8 +425,8 @@ class Publisher:
     # --- what we send ----------------------------------------------------------------------------
 
     def prepare_html(self, html_text: str) -> str:
-        """The body as WordPress must receive it: ``[``/``]`` encoded so no shortcode runs."""
-        return encode_brackets(html_text)
+        """The body as WordPress must receive it: embeds as WordPress makes them, ``[``/``]`` encoded."""
+        return encode_brackets(wordpress_embeds(html_text))
 
     def _fields(self, article: Article, marker: str, current: dict[str, Any] | None = None) -> dict[str, Any]:
         """The post fields we push (create and update); ``current`` is the post as it is now, for updates."""

@@ -496,7 +496,7 @@ def test_lost_answers_never_duplicate_a_copy(ghost: ghost_server.GhostSite, imag
         proxy.drop_after_forward("POST", api + r"/posts/\?", times=2)        # Parts 2 and 1: created, answers lost
         busy = proxy.answer(503, "GET", api + r"/posts/\?", times=1, retry_after=1)  # looking: come back later
         proxy.drop_after_forward("PUT", api + r"/posts/", times=1)            # the first update: answer lost
-        result = run("sync")
+        result = run("-v", "sync")  # -v: the log says how each lost answer was reconciled
         assert result.returncode == 1, result.stderr  # Part 4 failed (its image), the rest went on
         assert "enliveningedge: 2 created" in result.stdout and "1 failed" in result.stdout
         assert proxy.count("POST", r"/posts/\?", outcome="dropped") == 2
