@@ -43,6 +43,16 @@ def _run(fn: Any) -> Any:
         return fn()
     except SyndicateError as exc:
         _fail(exc)
+    except BrokenPipeError:  # `syndicate … | head`: the reader left; not an error of ours
+        raise
+    except Exception:  # a bug: its traceback is shown, with secrets masked (Python's own would print them)
+        import traceback
+
+        from .redact import redact
+
+        click.echo(redact(traceback.format_exc()).rstrip(), err=True)
+        click.echo("Error: syndicate stopped on an unexpected error (the traceback above says where)", err=True)
+        sys.exit(1)
 
 
 pass_ctx = click.make_pass_decorator(Context)
@@ -168,4 +178,11 @@ def partners_test(ctx: Context, ids: tuple[str, ...]) -> None:
 
 def main() -> None:
     """Console-script entry point."""
-    cli(prog_name="syndicate")
+    import os
+
+    try:
+        cli(prog_name="syndicate")
+    except BrokenPipeError:
+        # The reader of our output went away (`| head`): stop quietly, as other tools do.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(141)

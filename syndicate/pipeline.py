@@ -182,6 +182,9 @@ class Pipeline:
         self._ledger: dict[tuple[str, str, str], Delivery] = {}
         self._template_fp: dict[str, str] = {}
         self._slugs: dict[str, dict[tuple[str, str], str]] = {}
+        self._known_entries: dict[str, dict[str, Entry]] | None = None
+        self._current_index: dict[str, dict[str, Entry]] = {}
+        self._url_indexes: dict[str, dict[str, str]] = {}
 
     @staticmethod
     def _select(wanted: list[str], known: dict[str, Any], what: str) -> list[str]:
@@ -432,29 +435,36 @@ class Pipeline:
             self._template_fp[partner.template] = self.renderer.fingerprint(partner.template)
         return self._template_fp[partner.template]
 
-    def _entry_by_guid(self, source: str, guid: str) -> Entry | None:
-        index = self.__dict__.setdefault("_guid_index", {})
-        if source not in index:
-            index[source] = {e.guid: e for e, _ in self._entries.get(source, [])}
+    def _known(self, source: str) -> dict[str, Entry]:
+        """guid → entry, for every entry of ``source`` ever seen (the current ones win), loaded once per run."""
+        if self._known_entries is None:
+            known: dict[str, dict[str, Entry]] = {}
             if self.store is not None:
-                for e in self.store.all_entries(source):
-                    index[source].setdefault(e.guid, e)
-        return index[source].get(guid)  # type: ignore[no-any-return]
+                for e in self.store.all_entries():
+                    known.setdefault(e.source, {})[e.guid] = e
+            for sid, items in self._entries.items():
+                known.setdefault(sid, {}).update((e.guid, e) for e, _ in items)
+            self._known_entries = known
+        return self._known_entries.get(source, {})
+
+    def _entry_by_guid(self, source: str, guid: str) -> Entry | None:
+        current = self._current_index.get(source)
+        if current is None:
+            current = self._current_index[source] = {e.guid: e for e, _ in self._entries.get(source, [])}
+        return current.get(guid) or self._known(source).get(guid)
 
     def _url_index(self, source: str) -> dict[str, str]:
         """site key of an entry's URL → its guid, over every entry ever seen of the source."""
-        index = self.__dict__.setdefault("_url_indexes", {})
-        if source not in index:
+        if source not in self._url_indexes:
             site = self.rules.sites[source]
-            self._entry_by_guid(source, "")
-            entries_by_guid = self.__dict__["_guid_index"][source]
-            index[source] = {}
-            for e in entries_by_guid.values():
+            index: dict[str, str] = {}
+            for e in self._known(source).values():
                 for candidate in (e.url, e.guid):
                     key = site.key(candidate) if candidate else None
                     if key:
-                        index[source].setdefault(key, e.guid)
-        return index[source]  # type: ignore[no-any-return]
+                        index.setdefault(key, e.guid)
+            self._url_indexes[source] = index
+        return self._url_indexes[source]
 
     def _plan(self, partner: PartnerConfig, publisher: Publisher | None,
               ledger: dict[tuple[str, str], Delivery], predicted: dict[tuple[str, str], str]) -> list[Planned]:

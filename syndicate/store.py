@@ -196,6 +196,7 @@ class Store:
             raise ConfigError(f"state.url: cannot open the state store: {exc}") from None
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
+        self._upserts: dict[str, Any] = {}
         self._local = threading.local()  # one transaction per thread (fetch threads read feed state)
         self._lock_fd: int | None = None
         if create:
@@ -279,12 +280,8 @@ class Store:
 
     def save_feed(self, state: FeedState) -> None:
         """Insert or replace a feed's state."""
-        values = asdict(state)
         with self.transaction() as conn:
-            if conn.execute(select(feeds.c.source).where(feeds.c.source == state.source)).first():
-                conn.execute(feeds.update().where(feeds.c.source == state.source).values(**values))
-            else:
-                conn.execute(feeds.insert().values(**values))
+            conn.execute(self._upsert(feeds), [asdict(state)])
 
     # --- entries ------------------------------------------------------------------------------
 
@@ -299,26 +296,21 @@ class Store:
                 select(entries.c.guid, entries.c.content_hash, entries.c.first_seen).where(entries.c.source == source))}
             conn.execute(entries.update().where(entries.c.source == source).values(current=False))
             seen: set[str] = set()
-            inserts, updates = [], []
+            rows = []
             for position, entry in enumerate(items):
                 if entry.guid in seen:  # a feed that repeats a guid: the first one stands
                     continue
                 seen.add(entry.guid)
-                values = {"url": entry.url, "content_hash": entry.content_hash,
-                          "data": json.dumps(entry.to_json(), ensure_ascii=False),
-                          "last_seen": now, "current": True, "position": position}
-                if entry.guid in known:
-                    previous[entry.guid] = known[entry.guid].content_hash
-                    updates.append({"b_guid": entry.guid, **values})
-                else:
-                    inserts.append({"source": source, "guid": entry.guid, "first_seen": now, **values})
-            if inserts:
-                conn.execute(entries.insert(), inserts)
-            if updates:
-                from sqlalchemy import bindparam
-
-                stmt = entries.update().where(entries.c.source == source, entries.c.guid == bindparam("b_guid"))
-                conn.execute(stmt, updates)
+                old = known.get(entry.guid)
+                if old is not None:
+                    previous[entry.guid] = old.content_hash
+                rows.append({"source": source, "guid": entry.guid, "url": entry.url,
+                             "content_hash": entry.content_hash,
+                             "data": json.dumps(entry.to_json(), ensure_ascii=False),
+                             "first_seen": old.first_seen if old is not None else now,
+                             "last_seen": now, "current": True, "position": position})
+            if rows:
+                conn.execute(self._upsert(entries), rows)
         return previous
 
     def current_entries(self, sources: list[str] | None = None) -> list[tuple[Entry, dt.datetime]]:
@@ -380,14 +372,27 @@ class Store:
         delivery.updated_at = _now()
         if delivery.created_at is None:
             delivery.created_at = delivery.updated_at
-        values = {f.name: getattr(delivery, f.name) for f in fields(Delivery)}
-        key = (deliveries.c.partner == delivery.partner, deliveries.c.source == delivery.source,
-               deliveries.c.guid == delivery.guid)
         with self.transaction() as conn:
-            if conn.execute(select(deliveries.c.state).where(*key)).first():
-                conn.execute(deliveries.update().where(*key).values(**values))
+            conn.execute(self._upsert(deliveries), [{f.name: getattr(delivery, f.name) for f in fields(Delivery)}])
+
+    def _upsert(self, table: Table) -> Any:
+        """One statement that inserts a row or replaces the row with the same key (built once per table).
+
+        SQLite and PostgreSQL both say ``INSERT … ON CONFLICT DO UPDATE``; anything else would need a
+        read-then-write, which this store does not support yet."""
+        if table.name not in self._upserts:
+            dialect = self.engine.dialect.name
+            if dialect == "sqlite":
+                from sqlalchemy.dialects.sqlite import insert
+            elif dialect == "postgresql":
+                from sqlalchemy.dialects.postgresql import insert  # type: ignore[assignment]
             else:
-                conn.execute(deliveries.insert().values(**values))
+                raise ConfigError(f"state.url: {dialect} is not supported (use SQLite or PostgreSQL)")
+            stmt = insert(table)
+            keys = [c.name for c in table.primary_key.columns]
+            self._upserts[table.name] = stmt.on_conflict_do_update(
+                index_elements=keys, set_={c.name: stmt.excluded[c.name] for c in table.columns if c.name not in keys})
+        return self._upserts[table.name]
 
     # --- media --------------------------------------------------------------------------------
 
