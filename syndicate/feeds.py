@@ -13,10 +13,10 @@ from __future__ import annotations
 import calendar
 import datetime as dt
 import hashlib
-import multiprocessing
-import multiprocessing.connection
 import os
 import re
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterable
@@ -256,19 +256,27 @@ def parse_bytes(data: bytes, ctx: SourceContext) -> ParsedFeed:
 # Isolation: a small pool of worker processes with resource limits and a per-feed timeout.
 
 
-def _worker_main(conn: multiprocessing.connection.Connection) -> None:
+def worker_main() -> None:
+    """A parse worker's loop (``python -m syndicate.parseworker``): jobs in on stdin, results out on stdout.
+
+    The worker is a plain subprocess, not a multiprocessing child, so it never re-imports the
+    parent's ``__main__`` and needs nothing from the parent but these pipes."""
     import resource
+    from multiprocessing.connection import Connection
 
     try:
         resource.setrlimit(resource.RLIMIT_AS, (PARSE_MEMORY, PARSE_MEMORY))
     except (ValueError, OSError):
         pass
+    jobs = Connection(os.dup(0), writable=False)
+    results = Connection(os.dup(1), readable=False)
+    os.dup2(2, 1)  # a stray print() must not corrupt the result stream
     import feedparser  # noqa: F401  (imported once per worker, not per feed)
 
     while True:
         try:
-            job = conn.recv()
-        except EOFError:
+            job = jobs.recv()
+        except (EOFError, OSError):
             return
         if job is None:
             return
@@ -284,35 +292,57 @@ def _worker_main(conn: multiprocessing.connection.Connection) -> None:
         except Exception as exc:  # one bad feed never raises out of the parser (feedparser's habit too)
             result = ("error", f"could not parse: {type(exc).__name__}: {exc}"[:300])
         try:
-            conn.send(result)
+            results.send(result)
         except Exception as exc:
-            conn.send(("error", f"could not return the parsed feed: {type(exc).__name__}"))
+            results.send(("error", f"could not return the parsed feed: {type(exc).__name__}"))
 
 
 class _Worker:
-    def __init__(self, context: multiprocessing.context.BaseContext) -> None:
-        self.conn, child = context.Pipe()
-        self.process = context.Process(target=_worker_main, args=(child,), daemon=True)  # type: ignore[attr-defined]
-        self.process.start()
-        child.close()
+    """One parse worker process and its two pipes."""
+
+    def __init__(self) -> None:
+        from multiprocessing.connection import Connection
+
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "syndicate.parseworker"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL, close_fds=True, env={**os.environ, "PYTHONWARNINGS": "ignore"})
+        assert self.process.stdin is not None and self.process.stdout is not None
+        self.send_conn = Connection(os.dup(self.process.stdin.fileno()), readable=False)
+        self.conn = Connection(os.dup(self.process.stdout.fileno()), writable=False)
+        self.process.stdin.close()
+        self.process.stdout.close()
+
+    def send(self, job: Any) -> None:
+        self.send_conn.send(job)
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def _close(self) -> None:
+        for conn in (self.send_conn, self.conn):
+            try:
+                conn.close()
+            except OSError:
+                pass
 
     def kill(self) -> None:
         try:
             self.process.kill()
-            self.process.join(5)
+            self.process.wait(5)
         finally:
-            self.conn.close()
+            self._close()
 
     def stop(self) -> None:
         try:
-            self.conn.send(None)
+            self.send_conn.send(None)
         except (OSError, ValueError):
             pass
-        self.process.join(2)
-        if self.process.is_alive():
+        try:
+            self.process.wait(2)
+        except subprocess.TimeoutExpired:
             self.process.kill()
-            self.process.join(2)
-        self.conn.close()
+            self.process.wait(2)
+        self._close()
 
 
 class ParserPool:
@@ -321,7 +351,6 @@ class ParserPool:
     def __init__(self, workers: int | None = None, timeout: float = PARSE_TIMEOUT) -> None:
         self.size = workers or max(1, min(4, os.cpu_count() or 1))
         self.timeout = timeout
-        self._context = multiprocessing.get_context("forkserver")
         self._idle: list[_Worker] = []
         self._count = 0
         self._lock = threading.Condition()
@@ -334,7 +363,7 @@ class ParserPool:
                 return self._idle.pop()
             self._count += 1
         try:
-            return _Worker(self._context)
+            return _Worker()
         except Exception:
             with self._lock:
                 self._count -= 1
@@ -353,10 +382,10 @@ class ParserPool:
         """Parse in a worker; ParseError with a one-line reason when the feed cannot be used."""
         worker = self._take()
         try:
-            worker.conn.send((data, ctx))
+            worker.send((data, ctx))
             deadline = time.monotonic() + self.timeout
             while not worker.conn.poll(0.05):
-                if not worker.process.is_alive():
+                if not worker.alive():
                     raise ParseError("the parser ran out of memory or crashed on this feed")
                 if time.monotonic() > deadline:
                     raise ParseError(f"parsing took longer than {self.timeout:g} s (a hostile feed?)")
@@ -398,3 +427,4 @@ def parse_all(jobs: Iterable[tuple[bytes, SourceContext]]) -> list[ParsedFeed | 
             except ParseError as exc:
                 out.append(exc)
         return out
+

@@ -181,6 +181,8 @@ class Pipeline:
         self._series_numbers: dict[tuple[str, str], dict[str, int]] = {}
         self._ledger: dict[tuple[str, str, str], Delivery] = {}
         self._template_fp: dict[str, str] = {}
+        self._partner_fp: dict[str, str] = {}
+        self._stale_keys: list[tuple[Delivery, str | None]] = []
         self._slugs: dict[str, dict[tuple[str, str], str]] = {}
         self._known_entries: dict[str, dict[str, Entry]] | None = None
         self._current_index: dict[str, dict[str, Entry]] = {}
@@ -218,6 +220,7 @@ class Pipeline:
         source = self.config.sources[sid]
         state = self.store.feed_state(sid) if self.store else FeedState(source=sid)
         state = replace(state, fetched_at=iso(self.now))
+        same_url = state.url == source.feed
         try:
             if source.is_local_file:
                 path = self.config.resolve(source.feed)
@@ -226,25 +229,38 @@ class Pipeline:
                 except OSError as exc:
                     raise ParseError(f"cannot read {path}: {exc.strerror}") from None
                 digest = "sha256:" + hashlib.sha256(data).hexdigest()
-                if state.etag == digest and state.url == source.feed and state.ok_at:
-                    return FeedOutcome(sid, "not-modified", state=replace(state, failures=0, last_error=None))
-                state = replace(state, etag=digest, last_modified=None)
+                if same_url and state.etag == digest:
+                    return self._unchanged_feed(sid, state)
+                validators = {"etag": digest, "last_modified": None}
             else:
-                same_url = state.url == source.feed
                 response = self.fetcher.get(source.feed, etag=state.etag if same_url else None,
                                             last_modified=state.last_modified if same_url else None, trusted=True)
                 if response.status == 304:
-                    return FeedOutcome(sid, "not-modified", state=replace(state, failures=0, last_error=None))
+                    return self._unchanged_feed(sid, state)
                 data = response.body
-                state = replace(state, etag=response.etag, last_modified=response.last_modified)
-            parsed: ParsedFeed = pool.parse(data, self._context(sid, source))
+                validators = {"etag": response.etag, "last_modified": response.last_modified}
         except (FetchError, ParseError) as exc:
             reason = redact(str(exc))
             return FeedOutcome(sid, "failed", error=reason,
                                state=replace(state, last_error=reason, failures=state.failures + 1))
-        state = replace(state, url=source.feed, ok_at=iso(self.now), last_error=None, failures=0,
-                        warning=parsed.warning, license=parsed.license)
+        try:
+            parsed: ParsedFeed = pool.parse(data, self._context(sid, source))
+        except ParseError as exc:
+            # This version of the feed is broken: remember its validators, so that while it stays the
+            # same it is reported again without being parsed again.
+            reason = redact(str(exc))
+            return FeedOutcome(sid, "failed", error=reason, state=replace(
+                state, **validators, url=source.feed, bad_version=True, last_error=reason,
+                failures=state.failures + 1))
+        state = replace(state, **validators, url=source.feed, ok_at=iso(self.now), last_error=None, failures=0,
+                        warning=parsed.warning, license=parsed.license, bad_version=False)
         return FeedOutcome(sid, "ok", entries=parsed.entries, warning=parsed.warning, state=state)
+
+    def _unchanged_feed(self, sid: str, state: FeedState) -> FeedOutcome:
+        """A 304 (or the same file): its entries last seen stand — or its last error, if it was broken."""
+        if state.bad_version and state.last_error:
+            return FeedOutcome(sid, "failed", error=state.last_error, state=replace(state, failures=state.failures + 1))
+        return FeedOutcome(sid, "not-modified", state=replace(state, failures=0, last_error=None))
 
     def fetch(self) -> list[FeedOutcome]:
         """Fetch and parse every selected feed, concurrently; record outcomes unless this is a dry run."""
@@ -410,7 +426,7 @@ class Pipeline:
         image = self.rules.featured_image(entry, partner.id)
         slug = self._slug(entry, partner.id, ledger)
         verdict = planned.verdict
-        key = sha256(entry.content_hash, partner.model_dump(mode="json"), self._template_fingerprint(partner),
+        key = sha256(entry.content_hash, self._partner_fingerprint(partner), self._template_fingerprint(partner),
                      [(p.number, p.label, p.url) for p in series], sorted(link_map.items()),
                      image.__dict__ if image else None, slug, verdict.license.spdx if verdict.license else None,
                      verdict.permission.grant_evidence if verdict.permission else None, verdict.no_derivatives)
@@ -430,6 +446,12 @@ class Pipeline:
             article = replace(article, html=publisher.prepare_html(article.html))
         planned.article = article
 
+    def _partner_fingerprint(self, partner: PartnerConfig) -> str:
+        """Changes when anything in the partner's config changes (name, template, status…)."""
+        if partner.id not in self._partner_fp:
+            self._partner_fp[partner.id] = sha256(partner.model_dump(mode="json"))
+        return self._partner_fp[partner.id]
+
     def _template_fingerprint(self, partner: PartnerConfig) -> str:
         if partner.template not in self._template_fp:
             self._template_fp[partner.template] = self.renderer.fingerprint(partner.template)
@@ -439,8 +461,8 @@ class Pipeline:
         """guid → entry, for every entry of ``source`` ever seen (the current ones win), loaded once per run."""
         if self._known_entries is None:
             known: dict[str, dict[str, Entry]] = {}
-            if self.store is not None:
-                for e in self.store.all_entries():
+            if self.store is not None:  # the current ones are in memory already
+                for e in self.store.all_entries(current=False):
                     known.setdefault(e.source, {})[e.guid] = e
             for sid, items in self._entries.items():
                 known.setdefault(sid, {}).update((e.guid, e) for e, _ in items)
@@ -483,7 +505,19 @@ class Pipeline:
                     changed = (planned.article is not None and planned.article.content_hash() != d.pushed_hash)
                     if changed and partner.updates == "push":
                         planned.action = "update"
+                    elif not changed and d.state == OK and d.render_key != planned.render_key:
+                        # Rendered the same as what was pushed: remember the inputs' fingerprint, so that
+                        # the next run need not render it again.
+                        self._stale_keys.append((d, planned.render_key))
         return plans
+
+    def _save_render_keys(self) -> None:
+        if self._stale_keys and self.store is not None and not self.dry_run:
+            with self.store.transaction():
+                for d, key in self._stale_keys:
+                    d.render_key = key
+                    self.store.put(d)
+        self._stale_keys = []
 
     def _action(self, planned: Planned, partner: PartnerConfig) -> Planned:
         d, verdict = planned.delivery, planned.verdict
@@ -628,6 +662,7 @@ class Pipeline:
                         done[key] = _merge_outcome(done.get(key) if pass_no else None, result)
                         self.progress.advance(f"push {partner.id}")
                 predicted = {}  # every copy made so far has its real URL now
+            self._save_render_keys()
             for outcome in done.values():
                 _count(report, outcome)
         except PartnerDown as exc:

@@ -47,6 +47,7 @@ feeds = Table(
     Column("failures", Integer, nullable=False, default=0),
     Column("warning", Text),
     Column("license", Text),
+    Column("bad_version", Boolean, nullable=False, default=False),  # the validators are of a broken version
 )
 
 entries = Table(
@@ -173,6 +174,7 @@ class FeedState:
     failures: int = 0
     warning: str | None = None
     license: str | None = None
+    bad_version: bool = False
 
 
 def _now() -> str:
@@ -323,11 +325,13 @@ class Store:
             rows = conn.execute(query).all()
         return [(Entry.from_json(json.loads(r.data)), from_iso(r.first_seen)) for r in rows]  # type: ignore[misc]
 
-    def all_entries(self, source: str | None = None) -> list[Entry]:
-        """Every entry ever seen (current or not)."""
+    def all_entries(self, source: str | None = None, *, current: bool | None = None) -> list[Entry]:
+        """Every entry ever seen (``current``: only those in, or only those no longer in, their feed)."""
         query = select(entries.c.data)
         if source is not None:
             query = query.where(entries.c.source == source)
+        if current is not None:
+            query = query.where(entries.c.current.is_(current))
         with self.transaction() as conn:
             return [Entry.from_json(json.loads(r.data)) for r in conn.execute(query)]
 
@@ -356,8 +360,9 @@ class Store:
         if partners is not None:
             query = query.where(deliveries.c.partner.in_(partners))
         query = query.order_by(deliveries.c.partner, deliveries.c.created_at, deliveries.c.guid)
+        names = [c.name for c in deliveries.columns]
         with self.transaction() as conn:
-            return [Delivery(**r) for r in conn.execute(query).mappings()]
+            return [Delivery(**dict(zip(names, r))) for r in conn.execute(query)]
 
     def delivery(self, partner: str, source: str, guid: str) -> Delivery | None:
         """One ledger row, or None."""

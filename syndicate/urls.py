@@ -7,7 +7,9 @@ import re
 from functools import lru_cache
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
-from .config import DEFAULT_STRIP_PARAMS
+from .models import RewriteRules
+
+DEFAULT_STRIP_PARAMS = RewriteRules().strip_params
 
 
 @lru_cache(maxsize=64)
