@@ -113,7 +113,7 @@ INTENT = "intent"         # a remote write was about to be sent; its outcome is 
 OK = "ok"                 # the copy exists and holds what we last pushed
 HELD = "held"             # the partner edited the copy; our update waits for an editor
 WITHDRAWN = "withdrawn"   # unpublished; sticks
-FAILED = "failed"         # kept failing past [delivery] give_up_after_hours; retried only after a fix
+FAILED = "failed"         # kept failing past [delivery] give_up_after_hours: shown loudly, still retried every run
 
 
 @dataclass
