@@ -782,6 +782,7 @@ class Pipeline:
         assert article is not None
         d.intent, d.state, d.attempts = action, INTENT, d.attempts + 1
         d.slug = d.slug or article.slug
+        d.permission = planned.verdict.permission.describe() if planned.verdict.permission else d.permission
         if _needs_intent(publisher):
             self.store.put(d)  # durable before any remote write
         unknown = False  # did a write go out whose answer never came? Then the intent stays until reconciled.
@@ -796,9 +797,8 @@ class Pipeline:
                     if remote is None:
                         raise
             else:
-                force = self._overwrite_matches(entry) and d.state != OK
                 remote = publisher.update(d.remote_id or "", article, marker, d.remote_hash,
-                                          force=force or self._overwrite_matches(entry))
+                                          force=self._overwrite_matches(entry))
         except PartnerEdited as exc:
             d.state, d.intent = HELD, None
             d.note = "the partner edited its copy; run `syndicate sync --overwrite ENTRY` to push ours anyway"
@@ -815,6 +815,12 @@ class Pipeline:
         except PublishError as exc:
             unknown = unknown or isinstance(exc, UnknownOutcome)
             self._failed(d, exc, entry, intent=action if unknown else None)
+            return "failed"
+        except Exception as exc:  # a bug or a broken answer: the write may have landed, so reconcile next run
+            log.debug("unexpected error pushing %s", entry.guid, exc_info=True)
+            error = PublishError(f"{partner.id}: unexpected error ({type(exc).__name__}: {exc}); "
+                                 "what became of the write is checked on the next run")
+            self._failed(d, error, entry, intent=action)
             return "failed"
         self._adopt(d, remote)
         d.state, d.intent, d.note = OK, None, None

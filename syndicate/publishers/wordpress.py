@@ -211,8 +211,16 @@ def fields_hash(post: dict[str, Any]) -> str | None:
     title, content, excerpt = _raw(post, "title"), _raw(post, "content"), _raw(post, "excerpt")
     if title is None or content is None or excerpt is None:
         return None
-    tags = sorted(int(t) for t in post.get("tags") or [])
-    return sha256(title, content, excerpt, int(post.get("featured_media") or 0), tags)
+    tags = post.get("tags") if isinstance(post.get("tags"), list) else []
+    return sha256(title, content, excerpt, _as_int(post.get("featured_media")), sorted(_as_int(t) for t in tags))
+
+
+def _as_int(value: Any) -> int:
+    """An id from WordPress's answer; -1 for anything that is not one (a broken answer must not crash us)."""
+    try:
+        return int(value or 0)
+    except (TypeError, ValueError):
+        return -1
 
 
 def credit_html(image: Image) -> str:
