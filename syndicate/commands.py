@@ -151,9 +151,9 @@ def _show_sync(report: Any, config: Config, verbosity: int) -> None:
 def _where(report: Any, config: Config) -> list[str]:
     """Where to open what a files partner wrote."""
     lines = []
-    for pid in report.partners:
+    for pid, counts in report.partners.items():
         partner = config.partners[pid]
-        if partner.kind == "files" and not report.dry_run:
+        if partner.kind == "files" and not report.dry_run and (counts.created or counts.updated):
             folder = (config.base_dir / partner.path).resolve()  # type: ignore[attr-defined]
             if folder.is_dir():
                 lines.append(f"{pid}: the copies are in {folder}/ (open the .html files in a browser)")
@@ -325,7 +325,6 @@ def run_withdraw(config: Config, spelling: str, *, partners: Iterable[str], dele
     store.lock()
     try:
         pipeline = Pipeline(config, store, partners=partners)
-        pipeline._load_entries([])  # the stored entries; withdrawing needs no fetch
         results = pipeline.withdraw(spelling, delete=delete)
     finally:
         store.close()

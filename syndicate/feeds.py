@@ -47,6 +47,7 @@ class SourceContext:
     aliases: tuple[str, ...]
     author: str | None
     rules: RewriteRules
+    content_type: str | None = None   # the HTTP response's Content-Type (its charset matters)
 
 
 @dataclass
@@ -226,11 +227,14 @@ def parse_bytes(data: bytes, ctx: SourceContext) -> ParsedFeed:
     refuse_entity_tricks(data)
 
     headers = {"content-location": ctx.feed_url} if ctx.feed_url else {}
+    if ctx.content_type:
+        headers["content-type"] = ctx.content_type
     parsed = feedparser.parse(data, response_headers=headers, sanitize_html=False, resolve_relative_uris=False)
     feed = parsed.get("feed", {})
     problem = None
-    if parsed.get("bozo"):
-        exc = parsed.get("bozo_exception")
+    exc = parsed.get("bozo_exception")
+    # A feed served as text/html or text/plain parses fine: not worth a warning on every run.
+    if parsed.get("bozo") and type(exc).__name__ != "NonXMLContentType":
         problem = f"{type(exc).__name__}: {exc}" if exc is not None else "not well-formed"
         problem = " ".join(problem.split())[:200]
     if not parsed.entries:

@@ -30,12 +30,11 @@ from .config import Config, PartnerConfig, SourceConfig
 from .decide import Rules, Verdict
 from .errors import ConfigError, NotFound, UsageError
 from .feeds import ParsedFeed, ParseError, ParserPool, SourceContext
-from .models import Article, Decision, Entry, Image, RewriteRules, iso, sha256
+from .models import Article, Decision, Entry, Image, RewriteRules, from_iso, iso, sha256
 from .publishers import make_publisher
 from .publishers.base import (FetchedImage, ImageError, PartnerDown, PartnerEdited, Publisher, PublishContext,
                               PublishError, RemoteCopy, UnknownOutcome)
 from .redact import redact
-from .render import Renderer, SeriesPart
 from .store import FAILED, HELD, INTENT, OK, PENDING, WITHDRAWN, Delivery, FeedState, Store
 from .urls import SiteIdentity, slug_from_url
 
@@ -169,7 +168,7 @@ class Pipeline:
         self.progress = progress or NoProgress()
         self.now = now or dt.datetime.now(dt.timezone.utc)
         self.rules = Rules(config)
-        self.renderer = Renderer(config.base_dir)
+        self._renderer: Any = None
         self.rewrite_rules = RewriteRules(config.rewrite.embed_hosts, config.rewrite.strip_params)
         self.source_ids = self._select(list(sources), config.sources, "source")
         self.partner_ids = self._select(list(partners), config.partners, "partner")
@@ -177,13 +176,15 @@ class Pipeline:
         self._fetcher = fetcher
         self._fetcher_lock = threading.Lock()
         self.report = RunReport(dry_run=dry_run)
-        self._entries: dict[str, list[tuple[Entry, dt.datetime | None]]] = {}
+        self._entries_cache: dict[str, list[tuple[Entry, dt.datetime | None]]] | None = None
+        self._outcomes: list[FeedOutcome] = []
         self._series_numbers: dict[tuple[str, str], dict[str, int]] = {}
         self._ledger: dict[tuple[str, str, str], Delivery] = {}
         self._template_fp: dict[str, str] = {}
         self._partner_fp: dict[str, str] = {}
         self._stale_keys: list[tuple[Delivery, str | None]] = []
         self._slugs: dict[str, dict[tuple[str, str], str]] = {}
+        self._taken_slugs: dict[str, set[str]] = {}
         self._known_entries: dict[str, dict[str, Entry]] | None = None
         self._current_index: dict[str, dict[str, Entry]] = {}
         self._url_indexes: dict[str, dict[str, str]] = {}
@@ -197,6 +198,15 @@ class Pipeline:
 
     # ==========================================================================================
     # fetch + parse
+
+    @property
+    def renderer(self) -> Any:
+        """The template environment (Jinja2 is loaded only by runs that render)."""
+        if self._renderer is None:
+            from .render import Renderer
+
+            self._renderer = Renderer(self.config.base_dir)
+        return self._renderer
 
     @property
     def fetcher(self) -> Any:
@@ -215,9 +225,12 @@ class Pipeline:
                              rules=self.rewrite_rules)
 
     def _read_feed(self, sid: str, pool: ParserPool) -> FeedOutcome:
-        from .fetch import FetchError
-
         source = self.config.sources[sid]
+        content_type: str | None = None
+        if source.is_local_file:
+            FetchError: type[Exception] = ParseError  # no HTTP, no need to load it
+        else:
+            from .fetch import FetchError
         state = self.store.feed_state(sid) if self.store else FeedState(source=sid)
         state = replace(state, fetched_at=iso(self.now))
         same_url = state.url == source.feed
@@ -238,13 +251,14 @@ class Pipeline:
                 if response.status == 304:
                     return self._unchanged_feed(sid, state)
                 data = response.body
+                content_type = response.headers.get("Content-Type")
                 validators = {"etag": response.etag, "last_modified": response.last_modified}
         except (FetchError, ParseError) as exc:
             reason = redact(str(exc))
             return FeedOutcome(sid, "failed", error=reason,
                                state=replace(state, last_error=reason, failures=state.failures + 1))
         try:
-            parsed: ParsedFeed = pool.parse(data, self._context(sid, source))
+            parsed: ParsedFeed = pool.parse(data, replace(self._context(sid, source), content_type=content_type))
         except ParseError as exc:
             # This version of the feed is broken: remember its validators, so that while it stays the
             # same it is reported again without being parsed again.
@@ -284,8 +298,16 @@ class Pipeline:
         self._record_feeds(outcomes)
         outcomes.sort(key=lambda o: self.source_ids.index(o.source))
         self.report.feeds = outcomes
-        self._load_entries(outcomes)
+        self._outcomes = outcomes
+        self._entries_cache = None  # loaded when first needed: a run where nothing changed may not need them
         return outcomes
+
+    @property
+    def _entries(self) -> dict[str, list[tuple[Entry, dt.datetime | None]]]:
+        if self._entries_cache is None:
+            self._load_entries(self._outcomes)
+        assert self._entries_cache is not None
+        return self._entries_cache
 
     def _report_feed(self, outcome: FeedOutcome) -> None:
         if outcome.status == "failed":
@@ -308,20 +330,22 @@ class Pipeline:
 
     def _load_entries(self, outcomes: list[FeedOutcome]) -> None:
         """The entries to work on: this run's read of each feed, else (304, failure) the last one stored."""
+        self._entries_cache = {}
         stored: dict[str, list[tuple[Entry, dt.datetime | None]]] = {}
         if self.store is not None:
-            first_seen: dict[tuple[str, str], dt.datetime] = {}
             for entry, seen in self.store.current_entries(self.source_ids):
                 stored.setdefault(entry.source, []).append((entry, seen))
-                first_seen[(entry.source, entry.guid)] = seen
-        for outcome in outcomes:
-            if outcome.status == "ok" and outcome.entries is not None and (self.dry_run or self.store is None):
-                seen_map = {e.guid: s for e, s in stored.get(outcome.source, [])}
+        read = {o.source: o for o in outcomes}
+        for sid in self.source_ids:
+            outcome = read.get(sid)
+            if outcome is not None and outcome.status == "ok" and outcome.entries is not None and (
+                    self.dry_run or self.store is None):  # not stored: this run's read, as parsed
+                seen_map = {e.guid: s for e, s in stored.get(sid, [])}
                 unique = {e.guid: e for e in reversed(outcome.entries)}
-                self._entries[outcome.source] = [(e, seen_map.get(e.guid, self.now)) for e in
-                                                 dict.fromkeys(unique[g.guid] for g in outcome.entries)]
+                self._entries_cache[sid] = [(e, seen_map.get(e.guid, self.now)) for e in
+                                            dict.fromkeys(unique[g.guid] for g in outcome.entries)]
             else:
-                self._entries[outcome.source] = stored.get(outcome.source, [])
+                self._entries_cache[sid] = stored.get(sid, [])
         self._number_series()
 
     # ==========================================================================================
@@ -384,11 +408,14 @@ class Pipeline:
 
         base = slug_from_url(entry.url)
         base = slugify(base or entry.title or entry.guid, max_length=120) or marker_for(entry.source, entry.guid, pid)
-        taken = {d.slug for k, d in ledger.items() if k != key and d.slug} | set(chosen.values())
+        taken = self._taken_slugs.get(pid)
+        if taken is None:  # built once per partner and run, then kept up to date: not once per entry
+            taken = self._taken_slugs[pid] = {d.slug for d in ledger.values() if d.slug}
         slug, n = base, 2
         while slug in taken:
             slug, n = f"{base}-{n}", n + 1
         chosen[key] = slug
+        taken.add(slug)
         return slug
 
     def _copies(self, pid: str, ledger: dict[tuple[str, str], Delivery],
@@ -405,6 +432,8 @@ class Pipeline:
         entry = planned.entry
         source = self.config.sources[entry.source]
         site = self.rules.sites[entry.source]
+        from .render import SeriesPart
+
         series: list[SeriesPart] = []
         for name, numbers in self._series_of(entry):
             for guid, number in sorted(numbers.items(), key=lambda kv: kv[1]):
@@ -627,11 +656,24 @@ class Pipeline:
         report = self.report.partner(partner.id)
         publisher = make_publisher(partner, self._publish_context(partner.id))
         try:
+            if partner.kind == "files" and self.store is not None and not self.store.unsettled(partner.id):
+                steady = self._steady(partner, {}, False)  # a folder needs no read-back: skip the ledger too
+                if steady is not None:
+                    for name, value in steady.items():
+                        setattr(report, name, value)
+                    return
             ledger = self._ledger_rows(partner.id)
             unsettled: set[tuple[str, str]] = set()
+            refreshed = False
             if not self.dry_run:
                 unsettled = self._reconcile(partner, publisher, ledger)
-                self._refresh(partner, publisher, ledger)
+                refreshed = self._refresh(partner, publisher, ledger)
+            steady = self._steady(partner, ledger, refreshed or bool(unsettled))
+            if steady is not None:  # nothing that could change any copy changed since the last run
+                for name, value in steady.items():
+                    setattr(report, name, value)
+                return
+            first_plans: list[Planned] = []
             done: dict[tuple[str, str], str] = {}
             # What could not be reconciled is not pushed this run: a create might duplicate the copy
             # an earlier run made, an update might take our own unanswered write for a partner's edit.
@@ -642,6 +684,7 @@ class Pipeline:
                 work = [p for p in plans if p.action in ("create", "update", "withdraw")
                         and (p.entry.source, p.entry.guid) not in failed]
                 if pass_no == 0:
+                    first_plans = plans
                     self.progress.start(f"push {partner.id}", len(work))
                     done = {(p.entry.source, p.entry.guid): "failed" if (p.entry.source, p.entry.guid) in unsettled
                             else p.action for p in plans}
@@ -665,6 +708,7 @@ class Pipeline:
             self._save_render_keys()
             for outcome in done.values():
                 _count(report, outcome)
+            self._remember_steady(partner, report, first_plans, ledger)
         except PartnerDown as exc:
             message = redact(str(exc))
             log.error("%s (its deliveries stay due)", message)
@@ -681,6 +725,72 @@ class Pipeline:
         message = redact(message)
         log.warning("%s", message)
         self.report.warnings.append(message)
+
+    # --- a run where nothing changed ------------------------------------------------------------
+
+    def _steady_fingerprint(self, partner: PartnerConfig) -> str:
+        """Everything besides the feeds and the clock that shapes this partner's copies."""
+        from .render import packaged_templates
+
+        listing = []
+        for folder in (packaged_templates(), self.config.base_dir / "templates"):
+            if folder.is_dir():
+                for path in sorted(folder.rglob("*")):
+                    if path.is_file():
+                        info = path.stat()
+                        listing.append((str(path), info.st_size, info.st_mtime_ns))
+        try:
+            config_bytes = hashlib.sha256(self.config.path.read_bytes()).hexdigest()
+        except OSError:
+            config_bytes = ""
+        ledger = self.store.ledger_version(partner.id) if self.store is not None else ""
+        return sha256(__version__, config_bytes, listing, partner.id, self.source_ids, ledger)
+
+    def _steady(self, partner: PartnerConfig, ledger: dict[tuple[str, str], Delivery],
+                touched: bool) -> dict[str, int] | None:
+        """The last run's counts when nothing that could change a decision or a copy changed since.
+
+        That is: every feed answered 304 (or is the same file, or failed), the config, the templates
+        and the selection are the same, every copy is settled (no pending, held or unanswered
+        write), the partner reported no change to our copies, and no embargo or grant expiry has
+        come due. Then loading and deciding every entry would find nothing to do."""
+        if self.dry_run or self.overwrite or self.store is None or touched:
+            return None
+        if self.source_ids != list(self.config.sources) or any(o.status == "ok" for o in self._outcomes):
+            return None
+        if any(d.state not in (OK, WITHDRAWN) or d.intent for d in ledger.values()):
+            return None
+        raw = self.store.get_meta(f"steady:{partner.id}")
+        if raw is None:
+            return None
+        memo = json.loads(raw)
+        due = from_iso(memo.get("next_check_at"))
+        if memo.get("fingerprint") != self._steady_fingerprint(partner) or due is None or self.now >= due:
+            return None
+        return {k: int(v) for k, v in memo.get("counts", {}).items()}
+
+    def _remember_steady(self, partner: PartnerConfig, report: PartnerReport, plans: list[Planned],
+                         ledger: dict[tuple[str, str], Delivery]) -> None:
+        """After a clean full run: what the next run needs to know that nothing changed."""
+        if self.dry_run or self.store is None or self.overwrite or report.failed or report.held:
+            return
+        if self.source_ids != list(self.config.sources) or any(d.state not in (OK, WITHDRAWN) for d in ledger.values()):
+            return
+        due = self.now + dt.timedelta(hours=24)  # at least one full look a day, whatever else holds
+        for planned in plans:
+            if planned.verdict.not_before is not None:
+                due = min(due, planned.verdict.not_before)
+        for grant in self.config.grants:
+            if grant.partner == partner.id and grant.expires is not None:
+                expiry = dt.datetime.combine(grant.expires + dt.timedelta(days=1), dt.time(), dt.timezone.utc)
+                if expiry > self.now:
+                    due = min(due, expiry)
+        counts = {name: getattr(report, name) for name in PartnerReport.__dataclass_fields__}
+        # what was created or updated this run is simply there next time
+        counts["unchanged"] += counts.pop("created") + counts.pop("updated")
+        counts["created"] = counts["updated"] = 0
+        memo = {"fingerprint": self._steady_fingerprint(partner), "next_check_at": iso(due), "counts": counts}
+        self.store.put_meta(f"steady:{partner.id}", json.dumps(memo))
 
     def _reconcile(self, partner: PartnerConfig, publisher: Publisher,
                    ledger: dict[tuple[str, str], Delivery]) -> set[tuple[str, str]]:
@@ -728,20 +838,23 @@ class Pipeline:
         return unsettled
 
     def _refresh(self, partner: PartnerConfig, publisher: Publisher,
-                 ledger: dict[tuple[str, str], Delivery]) -> None:
-        """Read our copies back: URLs that changed (a draft an editor published), copies deleted remotely."""
+                 ledger: dict[tuple[str, str], Delivery]) -> bool:
+        """Read our copies back: URLs that changed (a draft an editor published), copies deleted remotely.
+
+        Returns whether anything changed."""
         if partner.kind == "files":
-            return  # a folder's URLs never change; edits are caught at update time
+            return False  # a folder's URLs never change; edits are caught at update time
         live = [d for d in ledger.values() if d.remote_id and d.state not in (WITHDRAWN,)]
         if not live:
-            return
+            return False
         try:
             states = publisher.refresh([d.remote_id for d in live if d.remote_id])
         except PartnerDown:
             raise
         except PublishError as exc:  # the copies' URLs stay as recorded; the pushes below still check edits
             log.warning("%s", redact(f"{partner.id}: could not read the copies back: {exc}"))
-            return
+            return True  # unknown: do not take the shortcut of a run where nothing changed
+        anything = False
         for d in live:
             remote = states.get(d.remote_id)  # type: ignore[arg-type]
             if d.remote_id not in states:
@@ -751,6 +864,7 @@ class Pipeline:
                 log.warning("%s: the copy of %s was deleted on the partner; it will not be recreated",
                             partner.id, d.entry_url or d.guid)
                 self.store.put(d)  # type: ignore[union-attr]
+                anything = True
                 continue
             changed = remote.url != d.remote_url or remote.status != d.remote_status
             if d.state == HELD and remote.fields_hash == d.remote_hash:
@@ -760,6 +874,8 @@ class Pipeline:
             if changed:
                 d.remote_url, d.remote_status = remote.url or d.remote_url, remote.status
                 self.store.put(d)  # type: ignore[union-attr]
+                anything = True
+        return anything
 
     def _adopt(self, d: Delivery, remote: RemoteCopy) -> None:
         d.remote_id, d.remote_url, d.slug = remote.remote_id, remote.url, remote.slug or d.slug

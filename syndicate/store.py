@@ -364,6 +364,24 @@ class Store:
         with self.transaction() as conn:
             return [Delivery(**dict(zip(names, r))) for r in conn.execute(query)]
 
+    def unsettled(self, partner: str) -> int:
+        """How many of a partner's deliveries are not settled (anything but ok or withdrawn, or a write in flight)."""
+        from sqlalchemy import func, or_
+
+        with self.transaction() as conn:
+            return int(conn.execute(select(func.count()).select_from(deliveries).where(
+                deliveries.c.partner == partner,
+                or_(deliveries.c.state.not_in([OK, WITHDRAWN]), deliveries.c.intent.is_not(None)))).scalar_one())
+
+    def ledger_version(self, partner: str) -> str:
+        """Changes whenever a partner's ledger changes (rows, states, the last write)."""
+        from sqlalchemy import case, func
+
+        with self.transaction() as conn:
+            row = conn.execute(select(func.count(), func.sum(case((deliveries.c.state == WITHDRAWN, 1), else_=0)),
+                                      func.max(deliveries.c.updated_at)).where(deliveries.c.partner == partner)).one()
+        return f"{row[0]}:{row[1] or 0}:{row[2] or ''}"
+
     def delivery(self, partner: str, source: str, guid: str) -> Delivery | None:
         """One ledger row, or None."""
         with self.transaction() as conn:
@@ -398,6 +416,19 @@ class Store:
             self._upserts[table.name] = stmt.on_conflict_do_update(
                 index_elements=keys, set_={c.name: stmt.excluded[c.name] for c in table.columns if c.name not in keys})
         return self._upserts[table.name]
+
+    # --- small facts about past runs ------------------------------------------------------------
+
+    def get_meta(self, key: str) -> str | None:
+        """A value remembered between runs."""
+        with self.transaction() as conn:
+            row = conn.execute(select(meta.c.value).where(meta.c.key == key)).first()
+        return row[0] if row else None
+
+    def put_meta(self, key: str, value: str) -> None:
+        """Remember a value between runs."""
+        with self.transaction() as conn:
+            conn.execute(self._upsert(meta), [{"key": key, "value": value}])
 
     # --- media --------------------------------------------------------------------------------
 

@@ -1,0 +1,1299 @@
+#!/usr/bin/env python3
+"""syndicate's benchmark suite. Run it with ``bench/run`` (which sets up what it needs first).
+
+Every figure is the median of at least 3 runs, interleaved with its baseline's runs in the same
+invocation (arms rotate from round to round), each run a fresh process. Feeds come from a loopback
+HTTP server (``bench/feedserver.py``, 127.0.0.1 only). Results go to ``bench/RESULTS.md`` and
+``bench/results.json``; the profile of A to ``bench/PROFILE.md``.
+
+A  cold sync of the real-feeds corpus ×4 (120 sources) into a files partner / feedparser.parse loop
+B  the same sync again, nothing changed (304s) / A
+C  120 feeds answering after 200 ms, concurrency 8 / the ideal 120/8 × 0.2 s
+D  feed2exec (null output) on A's feeds, cold / syndicate A
+E  ``syndicate --help`` start-up / ``python -c pass``; heavy imports (-X importtime)
+F  peak memory of A (process tree)
+G  scale: 500 / 1,000 / 2,000 synthetic feeds of 5 entries: cold, no-change, state store size
+H  (--with-wordpress) N posts to a real WordPress / a plain requests loop of the same REST calls
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime as dt
+import gzip
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+VENV_PY = Path(os.environ.get("BENCH_PYTHON", ROOT / ".venv" / "bin" / "python"))
+SYNDICATE = Path(os.environ.get("BENCH_SYNDICATE", ROOT / ".venv" / "bin" / "syndicate"))
+BENCH_VENV = Path(os.environ.get("BENCH_VENV", "/tmp/bench-venv"))
+CORPUS = Path(os.environ.get("BENCH_CORPUS", "/work/shared/corpus/real-feeds"))
+SHIM = BENCH / "syndicate_shim.py"
+PROFILE_RATE = 100
+
+TARGETS = {
+    "A": "cold sync / feedparser.parse loop ≤ 1.0",
+    "B": "no-change sync ≤ 10 % of A",
+    "C": "wall ≤ 2 × ideal (3.0 s)",
+    "D": "syndicate A ≤ 0.5 × feed2exec",
+    "E": "syndicate --help ≤ 0.3 s",
+    "F": "peak RSS of the process tree ≤ 200 MB",
+    "G": "per-feed time and store size per feed at the largest size ≤ 1.5 × at the smallest",
+    "H": "N posts via the CLI ≤ 1.2 × a plain requests loop",
+}
+
+
+def log(msg: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+# ------------------------------------------------------------------------------------ processes
+
+
+@dataclass
+class Run:
+    """One subprocess: how long, how it ended, what it printed, how much memory it took."""
+
+    argv: list[str]
+    wall: float = 0.0
+    rc: int | None = None
+    cpu: float = 0.0                 # user+sys of the child and the descendants it waited for
+    maxrss_mb: float = 0.0           # ru_maxrss from wait4: the largest single process it waited for
+    tree_rss_peak_mb: float | None = None   # sampled: peak of the summed RSS of the process tree
+    tree_pss_peak_mb: float | None = None   # sampled: peak of the summed PSS (shared pages split)
+    tree_procs_peak: int | None = None
+    tree_cpu: float | None = None    # sampled: cpu + the CPU of descendants it did not wait for (≈)
+    timed_out: bool = False
+    stdout: str = field(default="", repr=False)
+    stderr: str = field(default="", repr=False)
+    shim: bool = False
+
+    @property
+    def crashed(self) -> bool:
+        return (self.timed_out or "Traceback (most recent call last)" in self.stderr
+                or self.rc not in (0, 1))
+
+    def crash_reason(self) -> str:
+        if self.timed_out:
+            return "timed out"
+        lines = [l for l in self.stderr.strip().splitlines() if l.strip()]
+        if "Traceback (most recent call last)" in self.stderr and lines:
+            return lines[-1].strip()[:300]
+        return f"exit code {self.rc}: " + (lines[-1][:200] if lines else "")
+
+    def summary(self) -> dict[str, Any]:
+        d = asdict(self)
+        d.pop("stdout")
+        d.pop("stderr")
+        d["stderr_tail"] = self.stderr.strip().splitlines()[-3:]
+        return d
+
+
+def _children(pid: int) -> list[int]:
+    out: list[int] = []
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return out
+    for tid in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/children") as fh:
+                out += [int(x) for x in fh.read().split()]
+        except OSError:
+            pass
+    return out
+
+
+def _tree(pid: int) -> list[int]:
+    seen, stack = [], [pid]
+    while stack and len(seen) < 10_000:
+        p = stack.pop()
+        seen.append(p)
+        stack += _children(p)
+    return seen
+
+
+def _rss_pss_kb(pid: int) -> tuple[int, int]:
+    rss = pss = 0
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as fh:
+            for line in fh:
+                if line.startswith("Rss:"):
+                    rss = int(line.split()[1])
+                elif line.startswith("Pss:"):
+                    pss = int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return rss, pss
+
+
+class MemorySampler(threading.Thread):
+    """Samples the RSS and PSS of a process tree every ``interval`` seconds, keeping the peaks."""
+
+    def __init__(self, pid: int, interval: float = 0.1) -> None:
+        super().__init__(daemon=True)
+        self.pid, self.interval = pid, interval
+        self.stop_event = threading.Event()
+        self.rss_peak = self.pss_peak = 0
+        self.procs_peak = 0
+        self.cpu: dict[int, tuple[int, float]] = {}  # pid → (ppid, its own user+sys seconds, last seen)
+
+    def unwaited_cpu(self) -> float:
+        """CPU of the grandchildren and deeper (e.g. forkserver workers): not in the root's wait4 rusage."""
+        return sum(cpu for pid, (ppid, cpu) in self.cpu.items() if pid != self.pid and ppid != self.pid)
+
+    def run(self) -> None:
+        tick = os.sysconf("SC_CLK_TCK")
+        while not self.stop_event.is_set():
+            pids = _tree(self.pid)
+            rss = pss = 0
+            for p in pids:
+                r, s = _rss_pss_kb(p)
+                rss, pss = rss + r, pss + s
+                with contextlib.suppress(OSError, ValueError, IndexError):
+                    with open(f"/proc/{p}/stat") as fh:
+                        fields = fh.read().rsplit(")", 1)[1].split()
+                    self.cpu[p] = (int(fields[1]), (int(fields[11]) + int(fields[12])) / tick)
+            self.rss_peak, self.pss_peak = max(self.rss_peak, rss), max(self.pss_peak, pss)
+            self.procs_peak = max(self.procs_peak, len(pids))
+            self.stop_event.wait(self.interval)
+
+
+def run(argv: list[str | Path], *, cwd: Path | None = None, env: dict[str, str] | None = None,
+        timeout: float = 900, sample_memory: bool = False) -> Run:
+    """Run a command to completion in its own session, stdout/stderr to files (so never a TTY)."""
+    argv = [str(a) for a in argv]
+    result = Run(argv=argv)
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
+                                start_new_session=True)
+        sampler = MemorySampler(proc.pid) if sample_memory else None
+        if sampler:
+            sampler.start()
+
+        def kill() -> None:
+            result.timed_out = True
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(proc.pid, signal.SIGKILL)
+
+        timer = threading.Timer(timeout, kill)
+        timer.start()
+        try:
+            _, status, usage = os.wait4(proc.pid, 0)
+        finally:
+            timer.cancel()
+        result.wall = time.perf_counter() - t0
+        proc.returncode = result.rc = os.waitstatus_to_exitcode(status)
+        if sampler:
+            sampler.stop_event.set()
+            sampler.join()
+            result.tree_rss_peak_mb = sampler.rss_peak / 1024
+            result.tree_pss_peak_mb = sampler.pss_peak / 1024
+            result.tree_procs_peak = sampler.procs_peak
+        # Leftovers of the run (a forkserver or worker still exiting) are ours to end: its own group.
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        result.cpu = usage.ru_utime + usage.ru_stime
+        if sampler:
+            result.tree_cpu = result.cpu + sampler.unwaited_cpu()
+        result.maxrss_mb = usage.ru_maxrss / 1024
+        out.seek(0)
+        err.seek(0)
+        result.stdout = out.read().decode("utf-8", "replace")
+        result.stderr = err.read().decode("utf-8", "replace")
+    return result
+
+
+def clean_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SYNDICATE_")}
+    env.pop("PYTHONPATH", None)
+    env.update(extra or {})
+    return env
+
+
+def median(xs: list[float]) -> float | None:
+    xs = [x for x in xs if x is not None]
+    return statistics.median(xs) if xs else None
+
+
+def fmt_s(x: float | None) -> str:
+    return "n/a" if x is None else (f"{x:.3f} s" if x < 1 else f"{x:.2f} s")
+
+
+def verdict(ok: bool | None) -> str:
+    return "SKIP" if ok is None else ("PASS" if ok else "FAIL")
+
+
+# ---------------------------------------------------------------------------------- feed server
+
+
+class FeedServer:
+    """bench/feedserver.py in its own process, on 127.0.0.1."""
+
+    def __init__(self, corpus: Path | None, use_gzip: bool) -> None:
+        argv = [str(VENV_PY), str(BENCH / "feedserver.py")]
+        if corpus is not None:
+            argv += ["--corpus", str(corpus)]
+        if use_gzip:
+            argv.append("--gzip")
+        self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                                     stdin=subprocess.DEVNULL)
+        line = ""
+        deadline = time.monotonic() + 20
+        assert self.proc.stdout is not None
+        while time.monotonic() < deadline:  # bounded: the first line, or give up
+            line = self.proc.stdout.readline()
+            if line.startswith("READY") or not line:
+                break
+        if not line.startswith("READY"):
+            self.stop()
+            raise RuntimeError("the feed server did not start")
+        self.port = int(line.split()[1])
+        self.base = f"http://127.0.0.1:{self.port}"
+
+    def _get(self, path: str) -> dict[str, int]:
+        with urllib.request.urlopen(self.base + path, timeout=10) as resp:  # noqa: S310 (loopback only)
+            return json.loads(resp.read())  # type: ignore[no-any-return]
+
+    def reset(self) -> None:
+        self._get("/_reset")
+
+    def stats(self) -> dict[str, int]:
+        return self._get("/_stats")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+
+
+# ------------------------------------------------------------------------------------- configs
+
+
+def corpus_sources(server: FeedServer, copies: int = 4) -> tuple[list[dict[str, str]], list[tuple[str, str]]]:
+    """A's sources: every corpus feed under ``copies`` distinct URLs; plus the (path, url) manifest."""
+    import feedparser  # the harness runs in the project venv; used only here, before any timing
+
+    files = sorted(p for p in CORPUS.glob("*.xml"))
+    sources, manifest = [], []
+    for c in range(copies):
+        for f in files:
+            url = f"{server.base}/real/{c}/{f.name}"
+            parsed = feedparser.parse(f.read_bytes(), response_headers={"content-location": url})
+            site = parsed.feed.get("link") or ""
+            if not site.startswith(("http://", "https://")):
+                site = f"{server.base}/real/{c}/"
+            sid = re.sub(r"[^a-z0-9]+", "-", f"c{c}-{f.name.removesuffix('.xml')}".lower()).strip("-")
+            sources.append({"id": sid, "name": f.name, "site_url": site, "feed": url})
+            manifest.append((str(f), url))
+    return sources, manifest
+
+
+def synthetic_sources(server: FeedServer, count: int, entries: int = 5, delay_ms: int = 0,
+                      start: int = 0, self_links: bool = True) -> list[dict[str, str]]:
+    route = f"slow/{delay_ms}/{entries}" if delay_ms else f"{'syn' if self_links else 'solo'}/{entries}"
+    return [{"id": f"s{i}", "name": f"Synthetic site {i}", "site_url": f"https://site{i}.example/",
+             "feed": f"{server.base}/{route}/{i}.xml"} for i in range(start, start + count)]
+
+
+def _toml_str(value: str) -> str:
+    return json.dumps(value, ensure_ascii=False)
+
+
+def write_config(directory: Path, sources: list[dict[str, str]], partners: str | None = None,
+                 license: str = "CC-BY-4.0") -> Path:
+    """A syndicate.toml in ``directory``: state and output relative to it, one files partner by default."""
+    lines = ["# written by bench/bench.py", "[state]", 'url = "sqlite:///state/state.db"', ""]
+    for s in sources:
+        lines += [f"[sources.{s['id']}]", f"name = {_toml_str(s['name'])}", f"site_url = {_toml_str(s['site_url'])}",
+                  f"feed = {_toml_str(s['feed'])}", f"license = {_toml_str(license)}", ""]
+    lines.append(partners if partners is not None else
+                 '[partners.files]\nname = "Bench files"\nkind = "files"\npath = "out"\n'
+                 'base_url = "https://bench.example"\nstatus = "publish"\n')
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / "syndicate.toml"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def wipe_state(directory: Path) -> None:
+    for name in ("state", "out", ".syndicate"):
+        shutil.rmtree(directory / name, ignore_errors=True)
+
+
+def store_bytes(directory: Path) -> int:
+    state = directory / "state"
+    return sum((state / n).stat().st_size for n in ("state.db", "state.db-wal") if (state / n).exists())
+
+
+_COUNT = re.compile(r"(\d+) (created|updated|unchanged|skipped|waiting|held|withdrawn|failed)")
+_FEEDS = re.compile(r"feeds: (\d+) (?:ok|read)(?:, (\d+) not modified)?, (\d+) failed")
+
+
+def sync_counts(stdout: str) -> dict[str, int]:
+    """The counts of the plain (non-terminal) sync summary; tolerant of wording changes."""
+    counts: dict[str, int] = {}
+    for line in stdout.splitlines():
+        if line.startswith("feeds:") or line.startswith("dry run: feeds:"):
+            m = _FEEDS.search(line)
+            if m:
+                counts["feeds_ok"] = int(m[1]) + int(m[2] or 0)
+                counts["feeds_failed"] = int(m[3])
+            continue
+        if ":" in line and not line.startswith(("feed ", "warning")):
+            for n, what in _COUNT.findall(line):
+                counts[what] = counts.get(what, 0) + int(n)
+    return counts
+
+
+# ------------------------------------------------------------------------------------- syndicate
+
+
+class Syndicate:
+    """Runs the real CLI; falls back to bench/syndicate_shim.py for a scenario whose real run crashed."""
+
+    def __init__(self) -> None:
+        self.shim_for: set[str] = set()
+        self.crashes: list[dict[str, Any]] = []
+        self.runs: list[tuple[str, Run]] = []
+
+    def sync(self, scenario: str, config: Path, *, fresh: bool, timeout: float = 900,
+             sample_memory: bool = True, extra_env: dict[str, str] | None = None,
+             global_args: tuple[str, ...] = ()) -> Run:
+        directory = config.parent
+        for attempt in range(2):
+            shim = scenario in self.shim_for
+            if fresh:
+                wipe_state(directory)
+            argv: list[str | Path] = ([VENV_PY, SHIM] if shim else [VENV_PY, SYNDICATE]) + [*global_args, "--config",
+                                                                                         config, "sync"]
+            r = run(argv, cwd=directory, env=clean_env(extra_env), timeout=timeout, sample_memory=sample_memory)
+            r.shim = shim
+            self.runs.append((scenario, r))
+            if not r.crashed or r.timed_out:
+                return r
+            self.crashes.append({"scenario": scenario, "shim": shim, "rc": r.rc, "reason": r.crash_reason()})
+            if shim or attempt:
+                return r
+            log(f"{scenario}: the real CLI crashed ({r.crash_reason()}); this scenario now runs with the shim")
+            self.shim_for.add(scenario)
+        return r
+
+
+def code_fingerprint() -> str:
+    """A short hash of syndicate's code and templates as they are on disk now (+ git HEAD): the code is
+    being changed by others while the bench runs, and a figure must not mix two versions silently."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for folder in (ROOT / "syndicate", ROOT / "templates"):
+        for path in sorted(folder.rglob("*")):
+            if path.is_file() and path.suffix in (".py", ".html", ".txt", ".toml"):
+                digest.update(str(path.relative_to(ROOT)).encode() + b"\0" + path.read_bytes())
+    head = "?"
+    with contextlib.suppress(Exception):
+        head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
+                              text=True, timeout=10).stdout.strip() or "?"
+    return f"{digest.hexdigest()[:10]} (git {head})"
+
+
+def _code_hash(fingerprint: str) -> str:
+    """The content part of a fingerprint (a commit of unchanged files is not a change of code)."""
+    return fingerprint.split()[0]
+
+
+def machine_info() -> dict[str, Any]:
+    cpu = "?"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    mem = "?"
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal"):
+                mem = f"{int(line.split()[1]) / 1024 / 1024:.1f} GiB"
+    os_name = platform.platform()
+    with contextlib.suppress(OSError):
+        for line in Path("/etc/os-release").read_text().splitlines():
+            if line.startswith("PRETTY_NAME="):
+                os_name = line.split("=", 1)[1].strip('"') + f" (kernel {platform.release()})"
+    fs = "?"
+    with contextlib.suppress(Exception):
+        fs = subprocess.run(["df", "-T", tempfile.gettempdir()], capture_output=True, text=True,
+                            timeout=10).stdout.splitlines()[1].split()[1]
+    py = subprocess.run([str(VENV_PY), "-c", "import sys, platform; print(platform.python_implementation(), "
+                         "sys.version.split()[0])"], capture_output=True, text=True, timeout=30).stdout.strip()
+    return {"cpu": cpu, "cores": os.cpu_count(), "usable_cores": len(os.sched_getaffinity(0)), "memory": mem,
+            "python": py, "os": os_name, "tmp_filesystem": fs, "load_at_start": os.getloadavg()}
+
+
+def versions() -> dict[str, str]:
+    code = ("import importlib.metadata as m, json\n"
+            "out = {}\n"
+            "for n in ['syndicate','feedparser','selectolax','nh3','jinja2','SQLAlchemy','requests','urllib3',"
+            "'pydantic','click','rich']:\n"
+            "    try: out[n] = m.version(n)\n"
+            "    except Exception: out[n] = 'not installed'\n"
+            "print(json.dumps(out))")
+    out = json.loads(subprocess.run([str(VENV_PY), "-c", code], capture_output=True, text=True, timeout=60).stdout)
+    f2e_py = BENCH_VENV / "bin" / "python"
+    for name in ("feed2exec", "py-spy", "pyinstrument"):
+        try:
+            out[name] = subprocess.run([str(f2e_py), "-c", f"import importlib.metadata as m; print(m.version({name!r}))"],
+                                       capture_output=True, text=True, timeout=60).stdout.strip() or "not installed"
+        except OSError:
+            out[name] = "not installed"
+    git = {}
+    with contextlib.suppress(Exception):
+        git["commit"] = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
+                                       text=True, timeout=10).stdout.strip()
+        status = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--", "syndicate"],
+                                capture_output=True, text=True, timeout=10).stdout.splitlines()
+        git["uncommitted_in_syndicate"] = str(len(status))
+    out["git"] = f"{git.get('commit', '?')} (+{git.get('uncommitted_in_syndicate', '?')} uncommitted files under syndicate/)"
+    return out
+
+
+# --------------------------------------------------------------------------------- the benchmarks
+
+
+class Bench:
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.reps = max(3, args.reps)
+        self.tmp = Path(tempfile.mkdtemp(prefix="syndicate-bench-"))
+        self.syn = Syndicate()
+        self.results: dict[str, Any] = {"started": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+                                        "argv": sys.argv[1:], "reps": self.reps, "gzip": args.gzip}
+        self.server: FeedServer | None = None
+        self.skips: dict[str, str] = {}
+
+    def wanted(self, name: str) -> bool:
+        return name in self.args.only
+
+    def section(self, name: str, fn: Callable[[], None]) -> None:
+        """Run one section, noting the code version before and after it."""
+        before = code_fingerprint()
+        try:
+            fn()
+        finally:
+            after = code_fingerprint()
+            self.results.setdefault("code", {})[name] = [before, after]
+            if _code_hash(before) != _code_hash(after):
+                log(f"WARNING: syndicate's code changed on disk during {name}: {before} → {after}")
+
+    # --- A, B, D, F -----------------------------------------------------------------------------
+
+    def corpus_round(self) -> None:
+        if not CORPUS.is_dir() or not list(CORPUS.glob("*.xml")):
+            msg = f"the real-feeds corpus is absent ({CORPUS}): A, B, D and F skipped"
+            log(msg)
+            for k in "ABDF":
+                self.skips[k] = msg
+            return
+        assert self.server is not None
+        sources, manifest = corpus_sources(self.server)
+        cfg = write_config(self.tmp / "A", sources)
+        manifest_path = self.tmp / "fp-manifest.json"
+        manifest_path.write_text(json.dumps(manifest))
+        f2e_ok = (BENCH_VENV / "bin" / "feed2exec").exists() and self.wanted("D")
+        if self.wanted("D") and not f2e_ok:
+            self.skips["D"] = f"feed2exec is not installed in {BENCH_VENV} (bench/run installs it)"
+        f2e_dir = self.tmp / "D"
+        f2e_dir.mkdir(parents=True, exist_ok=True)
+        ini = ["# written by bench/bench.py: feed2exec with its null output plugin on A's feeds"]
+        for s in sources:
+            ini += [f"[{s['id']}]", f"url = {s['feed']}", "output = feed2exec.plugins.null", ""]
+        (f2e_dir / "feed2exec.ini").write_text("\n".join(ini) + "\n")
+
+        # warm the page cache of every interpreter and library involved (not timed)
+        run([VENV_PY, SYNDICATE, "--help"])
+        run([VENV_PY, "-c", "import feedparser, sqlalchemy, requests, selectolax, nh3, jinja2"])
+        if f2e_ok:
+            run([BENCH_VENV / "bin" / "feed2exec", "--help"])
+
+        arms = ["syndicate", "feedparser"] + (["feed2exec"] if f2e_ok else [])
+        A: list[Run] = []
+        B: list[Run] = []
+        B_stats: list[dict[str, int]] = []
+        A_store: list[int] = []
+        FP: list[dict[str, Any]] = []
+        F2E: list[dict[str, Any]] = []
+        for rep in range(self.reps):
+            order = arms[rep % len(arms):] + arms[:rep % len(arms)]
+            for arm in order:
+                if arm == "syndicate":
+                    self.server.reset()
+                    a = self.syn.sync("A", cfg, fresh=True, timeout=self.args.timeout, sample_memory=True)
+                    a_stats = self.server.stats()
+                    A.append(a)
+                    A_store.append(store_bytes(cfg.parent))
+                    log(f"A  rep {rep + 1}: {fmt_s(a.wall)} rc={a.rc} {sync_counts(a.stdout)}"
+                        f"{' [shim]' if a.shim else ''} tree RSS peak {a.tree_rss_peak_mb:.0f} MB")
+                    self.server.reset()
+                    b = self.syn.sync("B", cfg, fresh=False, timeout=self.args.timeout)
+                    stats = self.server.stats()
+                    B.append(b)
+                    B_stats.append(stats)
+                    log(f"B  rep {rep + 1}: {fmt_s(b.wall)} rc={b.rc} {sync_counts(b.stdout)} "
+                        f"server: {stats.get('200', 0)}×200 {stats.get('304', 0)}×304")
+                    a.__dict__["server"] = a_stats
+                elif arm == "feedparser":
+                    r = run([VENV_PY, BENCH / "fp_baseline.py", manifest_path], env=clean_env(), timeout=self.args.timeout)
+                    data = json.loads(r.stdout.strip().splitlines()[-1]) if r.rc == 0 else {"error": r.stderr[-500:]}
+                    data["process_wall"] = r.wall
+                    FP.append(data)
+                    log(f"fp rep {rep + 1}: parse loop {fmt_s(data.get('seconds'))} ({data.get('entries')} entries)")
+                else:
+                    shutil.rmtree(f2e_dir / "xdg", ignore_errors=True)
+                    with contextlib.suppress(FileNotFoundError):
+                        (f2e_dir / "feed2exec.db").unlink()
+                    xdg = str(f2e_dir / "xdg")
+                    r = run([BENCH_VENV / "bin" / "feed2exec", "--config", f2e_dir / "feed2exec.ini",
+                             "--database", f2e_dir / "feed2exec.db", "fetch"], cwd=f2e_dir, timeout=self.args.timeout,
+                            env=clean_env({"XDG_CONFIG_HOME": xdg, "XDG_CACHE_HOME": xdg, "XDG_DATA_HOME": xdg}))
+                    items = None
+                    with contextlib.suppress(sqlite3.Error):
+                        con = sqlite3.connect(f2e_dir / "feed2exec.db")
+                        items = con.execute("select count(*) from feedcache").fetchone()[0]
+                        con.close()
+                    F2E.append({"wall": r.wall, "cpu": r.cpu, "rc": r.rc, "items": items,
+                                "stderr_tail": r.stderr.strip().splitlines()[-3:]})
+                    log(f"D  rep {rep + 1}: feed2exec {fmt_s(r.wall)} rc={r.rc} items={items}")
+        self.results["A"] = {"runs": [r.summary() | {"counts": sync_counts(r.stdout), "store_bytes": s,
+                                                      "server": r.__dict__.get("server")}
+                                      for r, s in zip(A, A_store)],
+                             "feedparser": FP, "sources": len(sources), "feed_files": len(manifest)}
+        self.results["B"] = {"runs": [r.summary() | {"counts": sync_counts(r.stdout), "server": st}
+                                      for r, st in zip(B, B_stats)]}
+        if f2e_ok:
+            self.results["D"] = {"runs": F2E}
+        shutil.rmtree(cfg.parent / "out", ignore_errors=True)
+
+    # --- C --------------------------------------------------------------------------------------
+
+    def slow_round(self) -> None:
+        assert self.server is not None
+        # Small feeds (one entry each), so that the figure is about fetching, not about pushing.
+        n, delay, conc, per_feed = 120, 200, 8, 1
+        slow = write_config(self.tmp / "C", synthetic_sources(self.server, n, per_feed, delay_ms=delay))
+        fast = write_config(self.tmp / "C0", synthetic_sources(self.server, n, per_feed, delay_ms=0, start=10_000))
+        runs: dict[str, list[Run]] = {"C": [], "C0": []}
+        for rep in range(self.reps):
+            for name in (("C", "C0") if rep % 2 == 0 else ("C0", "C")):
+                cfg = slow if name == "C" else fast
+                r = self.syn.sync(name, cfg, fresh=True, timeout=self.args.timeout)
+                runs[name].append(r)
+                log(f"{name:2} rep {rep + 1}: {fmt_s(r.wall)} rc={r.rc} {sync_counts(r.stdout)}")
+        self.results["C"] = {"feeds": n, "entries_per_feed": per_feed, "delay_ms": delay, "concurrency": conc, "ideal": n / conc * delay / 1000,
+                             "runs": [r.summary() | {"counts": sync_counts(r.stdout)} for r in runs["C"]],
+                             "no_delay_runs": [r.summary() | {"counts": sync_counts(r.stdout)} for r in runs["C0"]]}
+
+    # --- E --------------------------------------------------------------------------------------
+
+    def startup(self) -> None:
+        reps = max(7, self.reps)
+        base, ours, version = [], [], []
+        run([VENV_PY, SYNDICATE, "--help"])  # warm
+        for rep in range(reps):
+            arms = [("base", [VENV_PY, "-c", "pass"]), ("help", [VENV_PY, SYNDICATE, "--help"]),
+                    ("version", [VENV_PY, SYNDICATE, "--version"])]
+            arms = arms[rep % 3:] + arms[:rep % 3]
+            for name, argv in arms:
+                r = run(argv, env=clean_env())
+                {"base": base, "help": ours, "version": version}[name].append(r.wall)
+                if name == "help" and r.rc != 0:
+                    self.syn.crashes.append({"scenario": "E", "shim": False, "rc": r.rc, "reason": r.stderr[-300:]})
+        # The floor under B: `sync` with nothing to do (one local feed file, unchanged since the last run).
+        import feedserver
+
+        floor_dir = self.tmp / "E-floor"
+        floor_dir.mkdir(parents=True, exist_ok=True)
+        (floor_dir / "feed.xml").write_bytes(feedserver.synthetic_feed(1, 0, self_links=False))
+        floor_cfg = write_config(floor_dir, [{"id": "local", "name": "Local", "site_url": "https://site0.example/",
+                                              "feed": "feed.xml"}])
+        self.syn.sync("E-floor-first", floor_cfg, fresh=True, sample_memory=False)
+        floor = []
+        for rep in range(reps):
+            r = self.syn.sync("E-floor", floor_cfg, fresh=False, sample_memory=False)
+            floor.append(r.wall)
+        r = run([VENV_PY, "-X", "importtime", SYNDICATE, "--config", floor_cfg, "sync"], cwd=floor_dir, env=clean_env())
+        sync_imports = parse_importtime(r.stderr)
+        r = run([VENV_PY, "-X", "importtime", SYNDICATE, "--help"], env=clean_env())
+        imports = parse_importtime(r.stderr)
+        log(f"E  syndicate --help {fmt_s(median(ours))} vs python -c pass {fmt_s(median(base))}")
+        self.results["E"] = {"help": ours, "base": base, "version": version, "imports": imports, "sync_floor": floor,
+                             "sync_imports": sync_imports}
+
+    # --- G --------------------------------------------------------------------------------------
+
+    def scale(self) -> None:
+        assert self.server is not None
+        sizes = self.args.g_sizes
+        budget = self.args.g_budget
+        cfgs = {n: write_config(self.tmp / f"G{n}", synthetic_sources(self.server, n, 5, start=100_000)) for n in sizes}
+        data: dict[int, dict[str, list[Any]]] = {n: {"cold": [], "again": [], "store_cold": [], "store_again": [],
+                                                     "created": [], "rc": [], "again_200": []} for n in sizes}
+        over_budget: dict[int, str] = {}
+        for rep in range(self.reps):
+            order = sizes if rep % 2 == 0 else list(reversed(sizes))
+            for n in order:
+                if n in over_budget:
+                    continue
+                cfg = cfgs[n]
+                r = self.syn.sync(f"G{n}", cfg, fresh=True, timeout=max(2 * budget, 60))
+                d = data[n]
+                d["cold"].append(None if r.timed_out else r.wall)
+                d["rc"].append(r.rc)
+                d["created"].append(sync_counts(r.stdout).get("created"))
+                d["store_cold"].append(store_bytes(cfg.parent))
+                log(f"G  {n} feeds rep {rep + 1}: cold {fmt_s(r.wall)} rc={r.rc} {sync_counts(r.stdout)}"
+                    f" store {store_bytes(cfg.parent) / 1e6:.1f} MB")
+                if r.timed_out or r.wall > budget:
+                    over_budget[n] = (f"a cold run of {n} feeds took {r.wall:.0f} s (> the {budget:.0f} s budget"
+                                      f"{', killed' if r.timed_out else ''}); not repeated")
+                    log(f"G  {over_budget[n]}")
+                if r.timed_out:
+                    continue
+                self.server.reset()
+                r2 = self.syn.sync(f"G{n}-again", cfg, fresh=False, timeout=max(2 * budget, 60))
+                st = self.server.stats()
+                d["again"].append(None if r2.timed_out else r2.wall)
+                d["store_again"].append(store_bytes(cfg.parent))
+                d["again_200"].append(st.get("200", 0))
+                log(f"G  {n} feeds rep {rep + 1}: no-change {fmt_s(r2.wall)} rc={r2.rc} {sync_counts(r2.stdout)}")
+            for n in sizes:
+                shutil.rmtree(cfgs[n].parent / "out", ignore_errors=True)
+        self.results["G"] = {"sizes": sizes, "entries_per_feed": 5, "budget_s": budget,
+                             "data": {str(k): v for k, v in data.items()}, "over_budget": {str(k): v for k, v in over_budget.items()}}
+
+    # --- H --------------------------------------------------------------------------------------
+
+    def wordpress(self) -> None:
+        probe = run([VENV_PY, "-c", "import syndicate.publishers.wordpress"], env=clean_env())
+        if probe.rc != 0:
+            self.skips["H"] = ("syndicate.publishers.wordpress does not exist yet (or does not import): "
+                               + (probe.stderr.strip().splitlines() or ["?"])[-1])
+            log(f"H  skipped: {self.skips['H']}")
+            return
+        sys.path.insert(0, str(ROOT / "tests" / "integration"))
+        try:
+            import wordpress_server as wp  # type: ignore[import-not-found]
+        except Exception as exc:  # noqa: BLE001
+            self.skips["H"] = f"tests/integration/wordpress_server.py could not be imported: {exc}"
+            return
+        assert self.server is not None
+        n_posts = self.args.wp_posts
+        site = None
+        try:
+            log("H  starting WordPress (installs Debian packages on first use; may take minutes)")
+            try:
+                site = wp.start(Path(self.args.wp_root))
+            except Exception as exc:  # noqa: BLE001
+                self.skips["H"] = f"WordPress could not start: {str(exc).splitlines()[0][:300]}"
+                log(f"H  skipped: {self.skips['H']}")
+                return
+            env_name = "BENCH_WP_APP_PASSWORD"
+            extra = {env_name: site.app_password}
+            # Posts that do not link to each other: the loop and syndicate then have the same work to do.
+            source = synthetic_sources(self.server, 1, n_posts, start=500_000, self_links=False)
+            # The exact articles syndicate pushes, from a files partner on the same feed (not timed).
+            files_cfg = write_config(self.tmp / "H-files", source)
+            r = self.syn.sync("H-prepare", files_cfg, fresh=True)
+            posts = []
+            for p in sorted((files_cfg.parent / "out").glob("*.json")):
+                meta = json.loads(p.read_text())
+                posts.append({"title": meta["title"], "html": meta["html"], "slug": meta["slug"],
+                              "status": "publish", "tags": meta.get("tags") or []})
+            spec = self.tmp / "H-posts.json"
+            spec.write_text(json.dumps({"url": site.url, "username": site.username, "posts": posts}))
+            partner = (f'[partners.wp]\nname = "Bench WordPress"\nkind = "wordpress"\nurl = {_toml_str(site.url)}\n'
+                       f'username = {_toml_str(site.username)}\npassword = {{ env = "{env_name}" }}\n'
+                       'status = "publish"\n')
+            cfg = write_config(self.tmp / "H", source, partners=partner)
+            ours, base, base_loop, created = [], [], [], []
+            conns: dict[str, list[int]] = {"cli": [], "loop": []}
+            php_log = Path(site.root) / "php.log"
+
+            def accepted() -> int:
+                # php -S logs one "Accepted" line per connection, and serves one request per connection
+                try:
+                    return php_log.read_text(errors="replace").count(" Accepted")
+                except OSError:
+                    return 0
+
+            for rep in range(self.reps):
+                for arm in (("cli", "loop") if rep % 2 == 0 else ("loop", "cli")):
+                    site.reset()
+                    before = accepted()
+                    if arm == "cli":
+                        r = self.syn.sync("H", cfg, fresh=True, extra_env=extra, timeout=self.args.timeout)
+                        ours.append(r.wall)
+                        created.append(sync_counts(r.stdout).get("created"))
+                        log(f"H  rep {rep + 1}: syndicate {fmt_s(r.wall)} rc={r.rc} {sync_counts(r.stdout)}")
+                    else:
+                        r = run([VENV_PY, BENCH / "wp_baseline.py", spec, "--password-env", env_name],
+                                env=clean_env(extra), timeout=self.args.timeout)
+                        out = json.loads(r.stdout.strip().splitlines()[-1]) if r.rc == 0 else {}
+                        base.append(r.wall if r.rc == 0 else None)
+                        base_loop.append(out.get("seconds"))
+                        log(f"H  rep {rep + 1}: requests loop {fmt_s(r.wall)} (loop {fmt_s(out.get('seconds'))}) rc={r.rc}")
+                    conns[arm].append(accepted() - before)
+            # Two more runs, not timed, with -vv (urllib3 logs every request line): the timed feed, and
+            # the same posts linking to each other (every copy then changes once the others exist).
+            linked_cfg = write_config(self.tmp / "H-linked", synthetic_sources(self.server, 1, n_posts, start=500_000),
+                                      partners=partner)
+            traces = {}
+            for label, c in (("trace", cfg), ("trace_linked", linked_cfg)):
+                site.reset()
+                r = self.syn.sync("H-trace", c, fresh=True, extra_env=extra, timeout=self.args.timeout,
+                                  global_args=("-vv",))
+                calls: Counter[str] = Counter()
+                for m in re.finditer(r'"(GET|POST|PUT|PATCH|DELETE|HEAD) (\S+) HTTP/1\.[01]" (\d{3})', r.stderr):
+                    route = re.sub(r"/\d+", "/<id>", m[2].split("?")[0])
+                    query = sorted({kv.split("=")[0] for kv in (m[2].split("?", 1)[1].split("&") if "?" in m[2] else [])})
+                    calls[f"{m[1]} {route}{'?' + '&'.join(query) if query else ''} → {m[3]}"] += 1
+                traces[label] = {"wall": r.wall, "counts": sync_counts(r.stdout), "calls": dict(calls.most_common())}
+            self.results["H"] = {**traces,
+                                 "posts": n_posts, "prepared": len(posts), "cli": ours, "baseline_process": base,
+                                 "baseline_loop": base_loop, "created": created, "connections": conns}
+        finally:
+            if site is not None:
+                with contextlib.suppress(Exception):
+                    wp.stop(site)
+
+    # --- profile --------------------------------------------------------------------------------
+
+    def profile(self) -> None:
+        cfg = self.tmp / "A" / "syndicate.toml"
+        if not cfg.exists():
+            self.skips["profile"] = "A did not run"
+            return
+        prof_dir = BENCH / "profile"
+        prof_dir.mkdir(exist_ok=True)
+        py_spy = BENCH_VENV / "bin" / "py-spy"
+        shim = "A" in self.syn.shim_for
+        target = [VENV_PY, SHIM] if shim else [VENV_PY, SYNDICATE]
+        sections = []
+        for name, fresh in (("A-cold", True), ("B-no-change", False)):
+            raw = self.tmp / f"{name}.collapsed"
+            if fresh:
+                wipe_state(cfg.parent)
+            r = run([py_spy, "record", "--rate", str(PROFILE_RATE), "--nonblocking", "--subprocesses",
+                     "--full-filenames", "--format", "raw", "-o", raw, "--", *target, "--config", cfg, "sync"],
+                    cwd=cfg.parent, env=clean_env(), timeout=self.args.timeout)
+            if not raw.exists() or raw.stat().st_size == 0:
+                sections.append((name, None, f"py-spy failed (rc={r.rc}): {r.stderr.strip()[-400:]}"))
+                continue
+            with raw.open("rb") as src, gzip.open(prof_dir / f"{name}.collapsed.gz", "wb") as dst:
+                shutil.copyfileobj(src, dst)
+            sys.path.insert(0, str(BENCH))
+            import profile_report
+
+            result = profile_report.analyse(raw, top=25)
+            sections.append((name, result, f"wall {r.wall:.1f} s under py-spy (py-spy exit code {r.rc})"))
+            log(f"profile {name}: {result['total']} samples")
+        self.results["profile"] = {name: {"note": note, "hotspots": (profile_report.hotspots(res, 10) if res else [])}
+                                   for name, res, note in sections}
+        self.results["profile_code"] = code_fingerprint()
+        self.results["profile_md"] = write_profile_md(sections, shim, self.results["profile_code"])
+        shutil.rmtree(cfg.parent / "out", ignore_errors=True)
+
+    # --- orchestration --------------------------------------------------------------------------
+
+    def go(self) -> int:
+        self.results["machine"] = machine_info()
+        self.results["versions"] = versions()
+        log(f"machine: {self.results['machine']['cpu']}, {self.results['machine']['cores']} cores, "
+            f"load {self.results['machine']['load_at_start']}; scratch {self.tmp}")
+        self.server = FeedServer(CORPUS if CORPUS.is_dir() else None, self.args.gzip)
+        try:
+            if self.wanted("E"):
+                self.section("E", self.startup)
+            if self.wanted("A") or self.wanted("B") or self.wanted("D") or self.wanted("F"):
+                self.section("A B D F", self.corpus_round)
+            if self.wanted("C"):
+                self.section("C", self.slow_round)
+            if self.wanted("G"):
+                self.section("G", self.scale)
+            if self.args.with_wordpress:
+                self.section("H", self.wordpress)
+            else:
+                self.skips["H"] = "not asked for (run `bench/run --with-wordpress`)"
+            if self.wanted("profile") and not self.args.no_profile:
+                self.section("profile", self.profile)
+        finally:
+            self.server.stop()
+            self.results["machine"]["load_at_end"] = os.getloadavg()
+            self.results["finished"] = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+            self.results["crashes"] = self.syn.crashes
+            self.results["shim_used_for"] = sorted(self.syn.shim_for)
+            self.results["skips"] = self.skips
+            self.results["observations"] = observations(self.syn.runs)
+            if not self.args.keep:
+                shutil.rmtree(self.tmp, ignore_errors=True)
+        table = evaluate(self.results)
+        self.results["targets"] = table
+        (BENCH / "results.json").write_text(json.dumps(self.results, indent=1, default=str) + "\n")
+        md = render_results(self.results, table)
+        (BENCH / "RESULTS.md").write_text(md)
+        print()
+        print("=" * 100)
+        for row in table:
+            print(f"{row['id']}  {row['result']:<4}  {row['figure']}  (target: {row['target']})")
+        print("=" * 100)
+        versions_seen = {_code_hash(fp) for pair in self.results.get("code", {}).values() for fp in pair}
+        if len(versions_seen) > 1:
+            print("WARNING: syndicate's code changed on disk during this run; see 'Code under test' in RESULTS.md")
+        print(f"Wrote {BENCH / 'RESULTS.md'}, {BENCH / 'results.json'}"
+              + (f", {BENCH / 'PROFILE.md'}" if (BENCH / 'PROFILE.md').exists() and self.wanted("profile") else ""))
+        return 0
+
+
+# ------------------------------------------------------------------------------------ analysis
+
+HEAVY = ("feedparser", "requests", "urllib3", "sqlalchemy", "rich", "pydantic", "pydantic_core", "jinja2",
+         "selectolax", "nh3", "slugify", "jwt", "lxml", "charset_normalizer", "idna", "certifi", "markupsafe",
+         "syndicate.config", "syndicate.pipeline", "syndicate.store", "syndicate.fetch", "multiprocessing", "tomllib",
+         "click")
+
+
+def parse_importtime(stderr: str) -> dict[str, Any]:
+    """-X importtime lines → top-level imports by cumulative time, and which heavy modules were loaded."""
+    rows = []
+    for line in stderr.splitlines():
+        if not line.startswith("import time:") or "imported package" in line:
+            continue
+        try:
+            self_us, cum_us, name = line.split(":", 1)[1].split("|")
+        except ValueError:
+            continue
+        depth = max(0, len(name) - len(name.lstrip()) - 1) // 2
+        rows.append((depth, name.strip(), int(self_us), int(cum_us)))
+    top = sorted(((n, c) for d, n, s, c in rows if d <= 1), key=lambda x: -x[1])
+    names = {n for _, n, _, _ in rows}
+    heavy = {}
+    for mod in HEAVY:
+        hits = [c for d, n, s, c in rows if n == mod]
+        heavy[mod] = round(max(hits) / 1000, 1) if hits else None
+    total = sum(c for d, n, s, c in rows if d == 0) / 1000
+    return {"total_ms": round(total, 1), "modules": len(names),
+            "top": [(n, round(c / 1000, 1)) for n, c in top[:15]], "heavy_ms": heavy}
+
+
+def _norm(line: str) -> str:
+    line = re.sub(r"feed [a-z0-9][\w.-]*:", "feed <id>:", line)
+    line = re.sub(r"\bc\d-[\w-]+", "<id>", line)
+    line = re.sub(r"127\.0\.0\.1:\d+", "127.0.0.1:<port>", line)
+    line = re.sub(r"/tmp/syndicate-bench-\w+", "<scratch>", line)
+    line = re.sub(r":\d+:\d+:", ":<l>:<c>:", line)
+    return line.strip()[:220]
+
+
+def observations(runs: list[tuple[str, Run]]) -> dict[str, Any]:
+    """What syndicate printed (stderr lines but DEBUG/INFO, stdout's warning and feed lines), normalised
+    and counted, and its exit codes, per scenario."""
+    out: dict[str, Any] = {}
+    for scenario, r in runs:
+        o = out.setdefault(scenario, {"runs": 0, "exit_codes": Counter(), "stderr": Counter(), "shim": 0})
+        o["runs"] += 1
+        o["exit_codes"][str(r.rc)] += 1
+        o["shim"] += r.shim
+        for line in r.stderr.splitlines():
+            if line.strip() and not line.startswith((" ", "\t", "DEBUG ", "INFO ")):
+                o["stderr"]["stderr: " + _norm(line)] += 1
+        for line in r.stdout.splitlines():
+            if line.startswith(("warning:", "feed ", "error")):
+                o["stderr"]["stdout: " + _norm(line)] += 1
+    for o in out.values():
+        o["exit_codes"] = dict(o["exit_codes"])
+        o["stderr"] = dict(o["stderr"].most_common(12))
+    return out
+
+
+def _walls(runs: list[dict[str, Any]]) -> list[float]:
+    return [r["wall"] for r in runs if not r.get("timed_out")]
+
+
+def evaluate(res: dict[str, Any]) -> list[dict[str, str]]:
+    rows = []
+    skips = res.get("skips", {})
+
+    def add(key: str, figure: str, ok: bool | None, note: str = "") -> None:
+        rows.append({"id": key, "target": TARGETS[key], "figure": figure + (f" {note}" if note else ""),
+                     "result": verdict(ok) if ok is not None else "SKIP"})
+
+    def shim_note(*scenarios: str) -> str:
+        used = [s for s in scenarios if s in res.get("shim_used_for", [])]
+        return "[measured with bench/syndicate_shim.py: the real CLI crashed]" if used else ""
+
+    a = res.get("A")
+    if a:
+        sa = median(_walls(a["runs"]))
+        fp = median([r.get("seconds") for r in a["feedparser"]])
+        ok_runs = all(not r.get("timed_out") for r in a["runs"])
+        ratio = sa / fp if sa and fp else None
+        add("A", f"{ratio:.2f}× (syndicate {fmt_s(sa)} / feedparser.parse loop {fmt_s(fp)})" if ratio else "n/a",
+            (ratio <= 1.0 and ok_runs) if ratio else False, shim_note("A"))
+        b = res.get("B")
+        sb = median(_walls(b["runs"])) if b else None
+        add("B", f"{100 * sb / sa:.1f} % of A ({fmt_s(sb)} / {fmt_s(sa)})" if sb and sa else "n/a",
+            (sb / sa <= 0.10) if sb and sa else False, shim_note("B"))
+    else:
+        add("A", skips.get("A", "not run"), None)
+        add("B", skips.get("B", "not run"), None)
+    c = res.get("C")
+    if c:
+        sc = median(_walls(c["runs"]))
+        s0 = median(_walls(c["no_delay_runs"]))
+        add("C", f"{fmt_s(sc)} = {sc / c['ideal']:.2f}× ideal {c['ideal']:.1f} s (same feeds without the delay: {fmt_s(s0)})"
+            if sc else "n/a", (sc <= 2 * c["ideal"]) if sc else False, shim_note("C"))
+    else:
+        add("C", skips.get("C", "not run"), None)
+    d = res.get("D")
+    if d and a:
+        f2e = median([r["wall"] for r in d["runs"]])
+        sa = median(_walls(a["runs"]))
+        add("D", f"{sa / f2e:.2f}× (syndicate {fmt_s(sa)} / feed2exec {fmt_s(f2e)})" if sa and f2e else "n/a",
+            (sa / f2e <= 0.5) if sa and f2e else False, shim_note("A"))
+    else:
+        add("D", skips.get("D", "not run"), None)
+    e = res.get("E")
+    if e:
+        h, p = median(e["help"]), median(e["base"])
+        add("E", f"{fmt_s(h)} (python -c pass {fmt_s(p)}; {h / p:.1f}×)", h <= 0.3)
+    else:
+        add("E", skips.get("E", "not run"), None)
+    if a:
+        rss = max((r["tree_rss_peak_mb"] or 0) for r in a["runs"])
+        pss = max((r["tree_pss_peak_mb"] or 0) for r in a["runs"])
+        single = max(r["maxrss_mb"] for r in a["runs"])
+        add("F", f"{rss:.0f} MB summed RSS (PSS {pss:.0f} MB; largest single process {single:.0f} MB)", rss <= 200)
+    else:
+        add("F", skips.get("F", "not run"), None)
+    g = res.get("G")
+    if g:
+        sizes = g["sizes"]
+        per = {}
+        for n in sizes:
+            dd = g["data"][str(n)]
+            cold, again = median(dd["cold"]), median(dd["again"])
+            store = median(dd["store_cold"])
+            per[n] = (cold / n if cold else None, again / n if again else None, store / n if store else None)
+        lo, hi = sizes[0], sizes[-1]
+        growth = []
+        ok = True
+        for i, label in enumerate(("cold", "no-change", "store")):
+            if per[lo][i] and per[hi][i]:
+                k = per[hi][i] / per[lo][i]
+                growth.append(f"{label} ×{k:.2f}")
+                ok = ok and k <= 1.5
+            else:
+                growth.append(f"{label} n/a")
+                ok = False
+        cold_ms = ", ".join(f"{n}: {1000 * per[n][0]:.1f}" if per[n][0] else f"{n}: n/a" for n in sizes)
+        add("G", f"per-feed growth {lo}→{hi} feeds: " + ", ".join(growth) + f" (cold ms/feed {cold_ms})"
+            + (" — " + "; ".join(g["over_budget"].values()) if g["over_budget"] else ""), ok)
+    else:
+        add("G", skips.get("G", "not run"), None)
+    h = res.get("H")
+    if h and h["cli"] and any(h["baseline_process"]):
+        ours, base = median(h["cli"]), median(h["baseline_process"])
+        loop = median(h["baseline_loop"])
+        add("H", f"{ours / base:.2f}× ({h['posts']} posts: syndicate {fmt_s(ours)} / requests loop process "
+            f"{fmt_s(base)}; loop alone {fmt_s(loop)}, {ours / loop:.2f}×)", ours / base <= 1.2, shim_note("H"))
+    else:
+        add("H", skips.get("H", "not run"), None)
+    return rows
+
+
+def _runs_table(runs: list[dict[str, Any]], extra: Callable[[dict[str, Any]], str] | None = None) -> list[str]:
+    lines = ["| run | wall | CPU (process tree) | exit | counts (non-zero) | " + ("notes |" if extra else ""),
+             "|---:|---:|---:|---:|---|" + ("---|" if extra else "")]
+    for i, r in enumerate(runs, 1):
+        counts = ", ".join(f"{k} {v}" for k, v in (r.get("counts") or {}).items() if v)
+        cpu = r["tree_cpu"] if r.get("tree_cpu") is not None else r["cpu"]
+        lines.append(f"| {i} | {fmt_s(r['wall'])} | {cpu:.2f} s | {r['rc']}{' (timed out)' if r.get('timed_out') else ''}"
+                     f"{' [shim]' if r.get('shim') else ''} | {counts} |" + (f" {extra(r)} |" if extra else ""))
+    return lines
+
+
+def render_results(res: dict[str, Any], table: list[dict[str, str]]) -> str:
+    m, v = res["machine"], res["versions"]
+    L = ["# syndicate benchmark results", "",
+         f"Generated {res['finished']} by `bench/run {' '.join(res['argv'])}`".rstrip() + f" (started {res['started']}). "
+         f"Every figure: the median of {res['reps']} runs (E: ≥ 7) interleaved with its baseline's runs, "
+         "each run a fresh process; feeds from a loopback HTTP server on 127.0.0.1 "
+         f"(ETag/Last-Modified, gzip {'on' if res['gzip'] else 'off'}). Raw data: `bench/results.json`; "
+         "profile: `bench/PROFILE.md`.", "",
+         "The machine is shared and noisy (other sessions run tests on it): compare ratios within this file, "
+         "not absolute times across files.", "",
+         "## Machine", "",
+         "| | |", "|---|---|",
+         f"| CPU | {m['cpu']} |", f"| cores | {m['cores']} ({m['usable_cores']} usable) |",
+         f"| memory | {m['memory']} |", f"| Python | {m['python']} |", f"| OS | {m['os']} |",
+         f"| scratch filesystem | {m['tmp_filesystem']} |",
+         f"| load average (1, 5, 15 min) | start {', '.join(f'{x:.2f}' for x in m['load_at_start'])}; "
+         f"end {', '.join(f'{x:.2f}' for x in m['load_at_end'])} |", "",
+         "## Versions", "", "| package | version |", "|---|---|"]
+    L += [f"| {k} | {val} |" for k, val in v.items()]
+    code = res.get("code", {})
+    seen = {_code_hash(fp) for pair in code.values() for fp in pair}
+    heads = sorted({fp for pair in code.values() for fp in pair})
+    L += ["", "## Code under test", ""]
+    if len(seen) == 1:
+        L += [f"Every section ran on the same code: {', '.join(heads)} (a hash of syndicate/ and templates/ as they "
+              "were on disk, and the git HEAD then; others commit while the bench runs)."]
+    elif seen:
+        L += ["**The code changed on disk while the bench ran** (others are working on it): figures from different "
+              "sections, or even within one section, may come from different versions. Section: version before → after.", ""]
+        L += [f"- {name}: {a}" + ("" if _code_hash(a) == _code_hash(b) else f" → **{b}**") for name, (a, b) in code.items()]
+    L += ["", "## Targets", "", "| | target | figure | result |", "|---|---|---|---|"]
+    L += [f"| {r['id']} | {r['target']} | {r['figure']} | **{r['result']}** |" for r in table]
+    if res.get("shim_used_for"):
+        L += ["", "**The real CLI crashed** in: " + ", ".join(res["shim_used_for"]) +
+              ". Those figures were measured with `bench/syndicate_shim.py` (the unmodified CLI with "
+              "`Store.transaction` serialised by a lock) so that there is a number at all; see Crashes."]
+    a = res.get("A")
+    if a:
+        L += ["", "## A. Cold sync of the real-feeds corpus", "",
+              f"{a['feed_files']} feeds ({a['feed_files'] // 4} corpus files × 4 distinct URLs), {a['sources']} sources, "
+              "each `license = \"CC-BY-4.0\"`, one files partner; fresh state and output folder per run; "
+              "`syndicate --config … sync` as a subprocess, stdout and stderr to files. Baseline: "
+              "`bench/fp_baseline.py`, `feedparser.parse(bytes, response_headers={'content-location': url})` with "
+              "its defaults in a fresh interpreter, bytes preloaded, only the parse loop timed.", ""]
+        L += _runs_table(a["runs"], lambda r: f"store {r['store_bytes'] / 1e6:.1f} MB; tree RSS peak "
+                         f"{r['tree_rss_peak_mb']:.0f} MB")
+        L += ["", "| baseline run | parse loop | CPU | entries | feeds bozo | process wall |", "|---:|---:|---:|---:|---:|---:|"]
+        for i, f in enumerate(a["feedparser"], 1):
+            L.append(f"| {i} | {fmt_s(f.get('seconds'))} | {f.get('cpu', 0):.2f} s | {f.get('entries')} | "
+                     f"{f.get('bozo')} | {fmt_s(f.get('process_wall'))} |")
+        pairs = [r["wall"] / f["seconds"] for r, f in zip(a["runs"], a["feedparser"]) if f.get("seconds")]
+        L += ["", f"Paired ratios (run i / baseline i): {', '.join(f'{x:.2f}' for x in pairs)}; "
+              f"median {median(pairs):.2f}." if pairs else ""]
+        cpu_a = median([r.get("tree_cpu") for r in a["runs"]])
+        cpu_fp = median([f.get("cpu") for f in a["feedparser"]])
+        if cpu_a and cpu_fp:
+            L += ["", f"CPU, for a less noise-sensitive view: syndicate's process tree {cpu_a:.1f} CPU-s (main process "
+                  f"+ parse workers, sampled) vs the baseline's parse loop {cpu_fp:.1f} CPU-s: {cpu_a / cpu_fp:.2f}×. "
+                  "syndicate spreads parsing over 2 worker processes, so its wall time can be below its CPU time."]
+    b = res.get("B")
+    if b:
+        L += ["", "## B. The same sync again, nothing changed", "",
+              "Same config and state as the A run just before it; the server answers 304 to every conditional GET.", ""]
+        L += _runs_table(b["runs"], lambda r: f"server {r['server'].get('200', 0)}×200, {r['server'].get('304', 0)}×304")
+    c = res.get("C")
+    if c:
+        L += ["", "## C. 120 slow feeds (200 ms each), default concurrency 8", "",
+              f"Ideal: {c['feeds']} / {c['concurrency']} × {c['delay_ms'] / 1000} s = {c['ideal']:.1f} s. "
+              f"Each feed: {c.get('entries_per_feed', 5)} synthetic entry(ies), so that the figure is about fetching. "
+              "Reference arm: the same feeds with no delay (interleaved); the difference is what the delay costs.", "",
+              "With the 200 ms delay:", ""]
+        L += _runs_table(c["runs"])
+        L += ["", "Without the delay:", ""]
+        L += _runs_table(c["no_delay_runs"])
+    d = res.get("D")
+    if d:
+        L += ["", "## D. feed2exec on the same feeds", "",
+              "`feed2exec --config feed2exec.ini --database feed2exec.db fetch`, one section per feed with "
+              "`output = feed2exec.plugins.null`, fresh database (and XDG dirs) per run, its defaults otherwise "
+              "(sequential, feedparser with sanitising, requests + CacheControl).", "",
+              "| run | wall | CPU | exit | items recorded |", "|---:|---:|---:|---:|---:|"]
+        for i, r in enumerate(d["runs"], 1):
+            L.append(f"| {i} | {fmt_s(r['wall'])} | {r['cpu']:.2f} s | {r['rc']} | {r['items']} |")
+    e = res.get("E")
+    if e:
+        imp = e["imports"]
+        L += ["", "## E. Start-up", "",
+              f"`syndicate --help`: {', '.join(f'{x:.3f}' for x in e['help'])} s (median {fmt_s(median(e['help']))}); "
+              f"`syndicate --version`: median {fmt_s(median(e['version']))}; "
+              f"`python -c pass`: {', '.join(f'{x:.3f}' for x in e['base'])} s (median {fmt_s(median(e['base']))}).", "",
+              f"`python -X importtime syndicate --help`: {imp['modules']} modules, {imp['total_ms']} ms of imports.", "",
+              "Heavy modules and whether `--help` imports them (cumulative ms, — = not imported):", "",
+              "| module | ms |", "|---|---:|"]
+        L += [f"| {k} | {'—' if val is None else val} |" for k, val in imp["heavy_ms"].items()]
+        L += ["", "Slowest imports (top level, cumulative ms): " + ", ".join(f"{n} {ms}" for n, ms in imp["top"][:12]) + "."]
+        if e.get("sync_floor"):
+            L += ["", f"The floor under B: `syndicate sync` with nothing to do (one unchanged local feed file, one files "
+                  f"partner): {', '.join(f'{x:.2f}' for x in e['sync_floor'])} s (median {fmt_s(median(e['sync_floor']))})."]
+        si = e.get("sync_imports")
+        if si:
+            L += ["", f"Its imports (`python -X importtime syndicate … sync`, which inflates them): {si['modules']} modules, "
+                  f"{si['total_ms']} ms; heavy ones (cumulative ms): "
+                  + ", ".join(f"{k} {v}" for k, v in sorted(si["heavy_ms"].items(), key=lambda kv: -(kv[1] or 0)) if v)
+                  + ". Slowest top-level: " + ", ".join(f"{n} {ms}" for n, ms in si["top"][:8]) + "."]
+    if a:
+        L += ["", "## F. Peak memory of A", "",
+              "Sampled every 100 ms from /proc: the whole process tree of the sync (the main process and its parse "
+              "worker processes). Summed RSS counts shared pages once per process (an upper bound); "
+              "PSS splits them. `ru_maxrss` (wait4) is the largest single process the CLI waited for.", "",
+              "| run | tree RSS peak | tree PSS peak | processes | largest single process (ru_maxrss) |",
+              "|---:|---:|---:|---:|---:|"]
+        for i, r in enumerate(a["runs"], 1):
+            L.append(f"| {i} | {r['tree_rss_peak_mb']:.0f} MB | {r['tree_pss_peak_mb']:.0f} MB | "
+                     f"{r['tree_procs_peak']} | {r['maxrss_mb']:.0f} MB |")
+    g = res.get("G")
+    if g:
+        L += ["", "## G. Scale", "",
+              f"Synthetic feeds of {g['entries_per_feed']} entries each; for each size a cold sync (fresh state) then "
+              "a no-change sync; sizes interleaved round by round. Store = bytes of state.db + state.db-wal.", "",
+              "| feeds | entries | cold (median) | cold per feed | no-change (median) | no-change per feed | "
+              "store after cold | store per feed | store after no-change | runs | 200s in no-change |",
+              "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+        for n in g["sizes"]:
+            dd = g["data"][str(n)]
+            cold, again = median(dd["cold"]), median(dd["again"])
+            sc, sa2 = median(dd["store_cold"]), median(dd["store_again"])
+            L.append(f"| {n} | {n * g['entries_per_feed']} | {fmt_s(cold)} | "
+                     f"{'n/a' if not cold else f'{1000 * cold / n:.1f} ms'} | {fmt_s(again)} | "
+                     f"{'n/a' if not again else f'{1000 * again / n:.1f} ms'} | "
+                     f"{'n/a' if not sc else f'{sc / 1e6:.1f} MB'} | {'n/a' if not sc else f'{sc / n / 1e3:.1f} kB'} | "
+                     f"{'n/a' if not sa2 else f'{sa2 / 1e6:.1f} MB'} | {len(dd['cold'])} | "
+                     f"{', '.join(str(x) for x in dd['again_200'])} |")
+        if g["over_budget"]:
+            L += [""] + [f"- {x}" for x in g["over_budget"].values()]
+        L += ["", "Raw: " + "; ".join(f"{n}: cold {[round(x, 1) if x else x for x in g['data'][str(n)]['cold']]}, "
+                                     f"no-change {[round(x, 2) if x else x for x in g['data'][str(n)]['again']]}, "
+                                     f"exit {g['data'][str(n)]['rc']}, created {g['data'][str(n)]['created']}"
+                                     for n in g["sizes"])]
+    h = res.get("H")
+    L += ["", "## H. WordPress", ""]
+    if h:
+        L += [f"{h['posts']} posts ({h['prepared']} prepared for the loop from a files-partner run on the same feed). "
+              f"syndicate (CLI process): {[round(x, 2) for x in h['cli']]} s; requests loop (process): "
+              f"{[round(x, 2) if x else x for x in h['baseline_process']]} s; loop alone: "
+              f"{[round(x, 2) if x else x for x in h['baseline_loop']]} s; created per run: {h['created']}.", "",
+              f"HTTP connections to WordPress per run (php -S serves one request per connection): syndicate "
+              f"{h.get('connections', {}).get('cli')}, requests loop {h.get('connections', {}).get('loop')}.", "",
+              "The requests syndicate made, counted from urllib3's request log in two more (untimed) runs with "
+              "`-vv`: the timed feed, and the same 30 posts linking each to another (so every copy changes once the "
+              "others exist: SPEC's convergence pass).", ""]
+        for label, title in (("trace", "timed feed (posts do not link to each other)"),
+                             ("trace_linked", "posts linking to each other")):
+            t = h.get(label)
+            if not t:
+                continue
+            L += [f"{title}: {fmt_s(t['wall'])}, " + ", ".join(f"{k} {v}" for k, v in t["counts"].items() if v), "",
+                  "| requests | method, route, query keys → status |", "|---:|---|"]
+            L += [f"| {n} | `{k}` |" for k, n in t["calls"].items()]
+            L.append("")
+        L += ["The loop makes, per run: one `GET /wp-json/wp/v2/tags?search…` per distinct tag, one `POST /tags` "
+              "per missing tag, and one `POST /wp-json/wp/v2/posts` per post."]
+    else:
+        L += [f"Skipped: {res.get('skips', {}).get('H', 'not run')}"]
+    L += ["", "## Crashes", ""]
+    if res.get("crashes"):
+        L += [f"- {c['scenario']}{' (shim)' if c['shim'] else ''}: exit {c['rc']}: `{c['reason']}`" for c in res["crashes"]]
+    else:
+        L += ["None: every syndicate run ended with exit 0 or 1 and no traceback."]
+    L += ["", "## What syndicate printed", "",
+          "stderr (without DEBUG/INFO lines) and stdout's `warning:` / `feed …` lines, normalised (feed ids, ports, "
+          "line:column replaced) and counted over all runs of a scenario:", ""]
+    for scenario, o in res.get("observations", {}).items():
+        L.append(f"- **{scenario}** ({o['runs']} runs; exit codes {o['exit_codes']}{'; shim ' + str(o['shim']) if o['shim'] else ''})")
+        for line, n in o["stderr"].items():
+            L.append(f"  - {n}× `{line}`")
+    L += ["", "## Skipped", ""]
+    L += [f"- {k}: {val}" for k, val in res.get("skips", {}).items()] or ["Nothing."]
+    prof = res.get("profile")
+    if prof:
+        L += ["", "## Profile (top 10 by self time; details in PROFILE.md)", ""]
+        for name, p in prof.items():
+            L += [f"**{name}** ({p['note']}):", "", "```"] + p["hotspots"] + ["```", ""]
+    return "\n".join(L).rstrip() + "\n"
+
+
+def write_profile_md(sections: list[tuple[str, Any, str]], shim: bool, code: str = "?") -> str:
+    sys.path.insert(0, str(BENCH))
+    import profile_report
+
+    L = ["# Profile of benchmark A (cold sync) and B (no-change sync)", "",
+         f"`py-spy record --rate {PROFILE_RATE} --nonblocking --subprocesses --full-filenames --format raw` around "
+         "`syndicate --config <A's config> sync` (A: fresh state; B: the same again right after). py-spy samples every "
+         "process of the tree, so the parse worker processes are in it. It records "
+         "threads it sees as active (on CPU or in a system call such as fsync or open), not threads sleeping on a "
+         "lock or a socket: the percentages are shares of active samples, not of wall time.",
+         "", "Self = the function itself was on top of the stack; cum = it was anywhere on the stack. "
+         "`file:line` is the function's `def` line; the hottest lines are the sampled lines inside it. "
+         "Raw stacks: `bench/profile/*.collapsed.gz` (py-spy raw format; "
+         "`python bench/profile_report.py bench/profile/A-cold.collapsed.gz` re-renders this).", "",
+         f"Code profiled: {code} (def lines and file:line refer to this version).", ""]
+    if shim:
+        L += ["**Measured with bench/syndicate_shim.py** (the real CLI crashed in A).", ""]
+    for name, result, note in sections:
+        L += [f"## {name}", "", f"_{note}_", ""]
+        if result is None:
+            continue
+        L += ["Top 10 hotspots by self time:", "", "```"] + profile_report.hotspots(result, 10) + ["```", ""]
+        L.append(profile_report.markdown(result, PROFILE_RATE))
+    text = "\n".join(L).rstrip() + "\n"
+    (BENCH / "PROFILE.md").write_text(text)
+    return text
+
+
+# ------------------------------------------------------------------------------------------ main
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description="syndicate's benchmark suite (see bench/README.md)")
+    ap.add_argument("--reps", type=int, default=3, help="interleaved runs per figure (at least 3)")
+    ap.add_argument("--only", default="A,B,C,D,E,F,G,profile",
+                    help="comma-separated subset of A,B,C,D,E,F,G,profile (H: --with-wordpress)")
+    ap.add_argument("--with-wordpress", action="store_true", help="also run H against a real local WordPress")
+    ap.add_argument("--wp-posts", type=int, default=30)
+    ap.add_argument("--wp-root", default="/tmp/syndicate-bench-wp", help="WordPress install root (reused)")
+    ap.add_argument("--g-sizes", default="500,1000,2000")
+    ap.add_argument("--g-budget", type=float, default=180.0, help="seconds a cold G run may take before it is not repeated")
+    ap.add_argument("--gzip", action="store_true", help="serve feeds gzipped to clients that accept it")
+    ap.add_argument("--timeout", type=float, default=900.0, help="seconds any one run may take")
+    ap.add_argument("--no-profile", action="store_true")
+    ap.add_argument("--keep", action="store_true", help="keep the scratch folder")
+    ap.add_argument("--render", action="store_true", help="only re-render RESULTS.md from bench/results.json")
+    args = ap.parse_args()
+    if args.render:
+        results = json.loads((BENCH / "results.json").read_text())
+        table = evaluate(results)
+        results["targets"] = table
+        (BENCH / "RESULTS.md").write_text(render_results(results, table))
+        if results.get("profile_md"):  # as rendered when it was taken (def lines of the profiled code)
+            (BENCH / "PROFILE.md").write_text(results["profile_md"])
+        for row in table:
+            print(f"{row['id']}  {row['result']:<4}  {row['figure']}  (target: {row['target']})")
+        return 0
+    args.only = {x.strip() for x in args.only.split(",") if x.strip()}
+    args.g_sizes = sorted(int(x) for x in args.g_sizes.split(","))
+    if not VENV_PY.exists() or not SYNDICATE.exists():
+        print(f"error: {VENV_PY} / {SYNDICATE} missing: the project venv with syndicate installed is needed",
+              file=sys.stderr)
+        return 2
+    return Bench(args).go()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
