@@ -178,6 +178,7 @@ class Pipeline:
         self.report = RunReport(dry_run=dry_run)
         self._entries_cache: dict[str, list[tuple[Entry, dt.datetime | None]]] | None = None
         self._outcomes: list[FeedOutcome] = []
+        self._feed_states: dict[str, FeedState] = {}
         self._series_numbers: dict[tuple[str, str], dict[str, int]] = {}
         self._ledger: dict[tuple[str, str, str], Delivery] = {}
         self._template_fp: dict[str, str] = {}
@@ -231,7 +232,7 @@ class Pipeline:
             FetchError: type[Exception] = ParseError  # no HTTP, no need to load it
         else:
             from .fetch import FetchError
-        state = self.store.feed_state(sid) if self.store else FeedState(source=sid)
+        state = self._feed_states.get(sid) or FeedState(source=sid)
         state = replace(state, fetched_at=iso(self.now))
         same_url = state.url == source.feed
         try:
@@ -279,6 +280,7 @@ class Pipeline:
     def fetch(self) -> list[FeedOutcome]:
         """Fetch and parse every selected feed, concurrently; record outcomes unless this is a dry run."""
         outcomes: list[FeedOutcome] = []
+        self._feed_states = self.store.feed_states() if self.store else {}  # one query, not one per feed
         self.progress.start("feeds", len(self.source_ids))
         with ParserPool() as pool, concurrent.futures.ThreadPoolExecutor(self.config.network.concurrency) as ex:
             futures = {ex.submit(self._read_feed, sid, pool): sid for sid in self.source_ids}
