@@ -695,17 +695,31 @@ class Pipeline:
                             self._warn(f"{partner.id}: update of {p.entry.url or p.entry.guid} held: {p.reason}")
                 if self.dry_run or not work:
                     break
-                # A partner whose copies carry our marker locally (files) needs no durable intent per
-                # delivery: a crash is reconciled from the copies themselves, so one commit per pass.
-                batch = self.store.transaction() if not _needs_intent(publisher) else contextlib.nullcontext()
-                with batch:  # type: ignore[union-attr]
-                    for planned in work:
-                        key = (planned.entry.source, planned.entry.guid)
-                        result = self._execute(planned, partner, publisher, ledger)
-                        if result == "failed":
-                            failed.add(key)
-                        done[key] = _merge_outcome(done.get(key) if pass_no else None, result)
-                        self.progress.advance(f"push {partner.id}")
+                def push(planned: Planned) -> None:
+                    key = (planned.entry.source, planned.entry.guid)
+                    result = self._execute(planned, partner, publisher, ledger)
+                    if result == "failed":
+                        failed.add(key)
+                    done[key] = _merge_outcome(done.get(key) if pass_no else None, result)
+                    self.progress.advance(f"push {partner.id}")
+
+                if partner.concurrency > 1:
+                    # The partner allows several pushes at once; each still records its own intent.
+                    with concurrent.futures.ThreadPoolExecutor(partner.concurrency) as pushes:
+                        futures = [pushes.submit(push, planned) for planned in work]
+                        try:
+                            for future in futures:
+                                future.result()
+                        except BaseException:  # e.g. the partner went down: do not send the rest
+                            pushes.shutdown(wait=True, cancel_futures=True)
+                            raise
+                else:
+                    # A partner whose copies carry our marker locally (files) needs no durable intent per
+                    # delivery: a crash is reconciled from the copies themselves, so one commit per pass.
+                    batch = self.store.transaction() if not _needs_intent(publisher) else contextlib.nullcontext()
+                    with batch:  # type: ignore[union-attr]
+                        for planned in work:
+                            push(planned)
                 predicted = {}  # every copy made so far has its real URL now
             self._save_render_keys()
             for outcome in done.values():

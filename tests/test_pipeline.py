@@ -243,3 +243,12 @@ def test_the_lock_dies_with_its_holder(example: Path, tmp_path: Path) -> None:
         assert CLI(example)("sync").exit_code == 0
     finally:
         holder.kill()
+
+
+def test_pushes_at_once_when_the_partner_allows_it(example: Path, run: CLI) -> None:
+    example.write_text(example.read_text().replace('updates = "push"', 'updates = "push"\nconcurrency = 4'))
+    result = run("sync")
+    assert result.exit_code == 0 and "3 created" in result.output, result.output
+    for path in sorted(GOLDEN.iterdir()):  # the same copies, converged, as one at a time
+        assert (out_dir(example) / path.name).read_text() == path.read_text(), path.name
+    assert "0 created, 0 updated, 3 unchanged" in run("sync").output
