@@ -839,16 +839,18 @@ class Pipeline:
                 unsettled.add(key)
                 continue
             if d.intent == "withdraw":
-                d.state = PENDING  # the withdraw decision is taken again below
-            elif remote is not None:
-                log.info("%s: found the copy of %s that an interrupted run created (%s); adopting it",
-                         partner.id, d.guid, remote.url)
+                # an interrupted withdrawal (an editor's or a revoked permission's) is finished now
+                self._withdraw(d, publisher, d.note or "permission revoked")
+                continue
+            if remote is not None:
+                log.info("%s: found the copy of %s that an interrupted run %s (%s); adopting it",
+                         partner.id, d.guid, "created" if d.intent == "create" else "updated", remote.url)
                 self._adopt(d, remote)
                 d.state, d.pushed_hash = OK, None  # compare and push our current version below
+            elif d.remote_id:  # an update whose copy is gone: deleted on the partner, not recreated
+                d.state, d.note = WITHDRAWN, "the copy was deleted on the partner"
             else:
-                d.state = PENDING
-                if d.intent == "update":
-                    d.remote_id = d.remote_id  # the copy is gone: handled by refresh
+                d.state = PENDING  # never created: create it
             d.intent = None
             self.store.put(d)  # type: ignore[union-attr]
         return unsettled
@@ -985,13 +987,11 @@ class Pipeline:
 
     def _withdraw(self, d: Delivery, publisher: Publisher, reason: str, delete: bool = False) -> str:
         assert self.store is not None
-        d.intent, d.state = "withdraw", INTENT
+        d.intent, d.state, d.note = "withdraw", INTENT, reason  # the next run finishes it if this one cannot
         self.store.put(d)
         try:
             remote = publisher.withdraw(d.remote_id or "", delete=delete)
         except PartnerDown:
-            d.state, d.intent = PENDING, None
-            self.store.put(d)
             raise
         except PublishError as exc:
             d.state, d.intent, d.last_error = OK, None, redact(str(exc))
