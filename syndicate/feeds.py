@@ -414,6 +414,13 @@ class ParserPool:
         for worker in idle:
             worker.stop()
 
+    def prewarm(self, count: int) -> None:
+        """Start up to ``count`` workers now, so that their start-up overlaps the downloads."""
+        with self._lock:
+            while self._count < min(count, self.size):
+                self._count += 1
+                self._idle.append(_Worker())
+
     def __enter__(self) -> ParserPool:
         return self
 

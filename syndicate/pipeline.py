@@ -283,6 +283,10 @@ class Pipeline:
         self._feed_states = self.store.feed_states() if self.store else {}  # one query, not one per feed
         self.progress.start("feeds", len(self.source_ids))
         with ParserPool() as pool, concurrent.futures.ThreadPoolExecutor(self.config.network.concurrency) as ex:
+            never_read = sum(1 for sid in self.source_ids if not (self._feed_states.get(sid) and
+                                                                   self._feed_states[sid].ok_at))
+            if never_read:  # a first read will parse for sure: let a worker start while we download
+                pool.prewarm(never_read)
             futures = {ex.submit(self._read_feed, sid, pool): sid for sid in self.source_ids}
             for future in concurrent.futures.as_completed(futures):
                 sid = futures[future]
