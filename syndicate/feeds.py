@@ -19,7 +19,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -426,16 +425,3 @@ class ParserPool:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def parse_all(jobs: Iterable[tuple[bytes, SourceContext]]) -> list[ParsedFeed | ParseError]:
-    """Parse several feeds in a pool (for tests and benchmarks)."""
-    with ParserPool() as pool:
-        out: list[ParsedFeed | ParseError] = []
-        for data, ctx in jobs:
-            try:
-                out.append(pool.parse(data, ctx))
-            except ParseError as exc:
-                out.append(exc)
-        return out
-

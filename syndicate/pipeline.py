@@ -20,9 +20,8 @@ import hashlib
 import json
 import logging
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Any, Protocol
 
 from . import __version__
@@ -30,13 +29,13 @@ from .config import Config, PartnerConfig, SourceConfig
 from .decide import Rules, Verdict
 from .errors import ConfigError, NotFound, UsageError
 from .feeds import ParsedFeed, ParseError, ParserPool, SourceContext
-from .models import Article, Decision, Entry, Image, RewriteRules, from_iso, iso, sha256
+from .models import Article, Decision, Entry, RewriteRules, from_iso, iso, sha256
 from .publishers import make_publisher
 from .publishers.base import (FetchedImage, ImageError, PartnerDown, PartnerEdited, Publisher, PublishContext,
                               PublishError, RemoteCopy, UnknownOutcome)
 from .redact import redact
 from .store import FAILED, HELD, INTENT, OK, PENDING, WITHDRAWN, Delivery, FeedState, Store
-from .urls import SiteIdentity, slug_from_url
+from .urls import slug_from_url
 
 log = logging.getLogger("syndicate")
 

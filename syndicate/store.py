@@ -269,12 +269,6 @@ class Store:
 
     # --- feeds --------------------------------------------------------------------------------
 
-    def feed_state(self, source: str) -> FeedState:
-        """The stored state of a source's feed (empty if never fetched)."""
-        with self.transaction() as conn:
-            row = conn.execute(select(feeds).where(feeds.c.source == source)).mappings().first()
-        return FeedState(**row) if row else FeedState(source=source)
-
     def feed_states(self) -> dict[str, FeedState]:
         """Every source's feed state."""
         with self.transaction() as conn:

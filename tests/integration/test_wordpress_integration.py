@@ -219,7 +219,7 @@ def sync_counts(result: Result) -> str:
 
 def series_note(post: dict[str, Any], part: str) -> bool:
     """Does the post's series note list this part?"""
-    return f"Enlivening Edge Magazine's republication of <a href=" in post["content"]["raw"] and re.search(
+    return "Enlivening Edge Magazine's republication of <a href=" in post["content"]["raw"] and re.search(
         r"republication of <a href=\"[^\"]*\">" + re.escape(part), post["content"]["raw"]) is not None
 
 
