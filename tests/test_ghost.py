@@ -19,8 +19,17 @@ import responses
 from syndicate.errors import ConfigError
 from syndicate.models import Article, Image
 from syndicate.publishers import ghost
-from syndicate.publishers.base import (FetchedImage, ImageError, PartnerDown, PartnerEdited, PublishContext,
-                                       PublishError, UnknownOutcome)
+from syndicate.publishers.base import (
+    FetchedImage,
+    ImageError,
+    PartnerDown,
+    PartnerEdited,
+    PublishContext,
+    PublishError,
+    UnknownOutcome,
+)
+
+from .fakes import FakeMedia
 
 SITE = "https://mag.example"
 API = SITE + "/ghost/api/admin"
@@ -33,22 +42,6 @@ POST_ID = "6b072d4c9ac9804eb970231f"
 IMAGE_URL = "https://cdn.example/network.jpg"
 UPLOADED = SITE + "/content/images/2026/11/network.jpg"
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32
-
-
-class FakeMedia:
-    """An in-memory MediaCache."""
-
-    def __init__(self) -> None:
-        self.items: dict[str, tuple[str, str]] = {}
-
-    def get(self, source_url: str) -> tuple[str, str] | None:
-        return self.items.get(source_url)
-
-    def put(self, source_url: str, remote_id: str, remote_url: str) -> None:
-        self.items[source_url] = (remote_id, remote_url)
-
-    def forget(self, source_url: str) -> None:
-        self.items.pop(source_url, None)
 
 
 @pytest.fixture(autouse=True)

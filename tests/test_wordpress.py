@@ -23,9 +23,24 @@ import responses
 from syndicate.config import parse_config
 from syndicate.errors import ConfigError
 from syndicate.models import Article, Image, sha256
-from syndicate.publishers.base import (FetchedImage, ImageError, PartnerDown, PartnerEdited, PublishContext,
-                                       PublishError, UnknownOutcome)
-from syndicate.publishers.wordpress import Config, Publisher, caption_html, encode_brackets, fields_hash
+from syndicate.publishers.base import (
+    FetchedImage,
+    ImageError,
+    PartnerDown,
+    PartnerEdited,
+    PublishContext,
+    PublishError,
+    UnknownOutcome,
+)
+from syndicate.publishers.wordpress import (
+    Config,
+    Publisher,
+    caption_html,
+    encode_brackets,
+    fields_hash,
+)
+
+from .fakes import FakeMedia
 
 SITE = "https://mag.example"
 API = SITE + "/wp-json/wp/v2"
@@ -33,22 +48,6 @@ CANARY = "canary-SECRET-1234 abcd"
 ENV = "SYNDICATE_TEST_WP_PASSWORD"
 MARKER = "syn-0123456789abcdef"
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32
-
-
-class FakeMedia:
-    """The pipeline's media cache, in memory."""
-
-    def __init__(self) -> None:
-        self.items: dict[str, tuple[str, str]] = {}
-
-    def get(self, source_url: str) -> tuple[str, str] | None:
-        return self.items.get(source_url)
-
-    def put(self, source_url: str, remote_id: str, remote_url: str) -> None:
-        self.items[source_url] = (remote_id, remote_url)
-
-    def forget(self, source_url: str) -> None:
-        self.items.pop(source_url, None)
 
 
 @pytest.fixture(autouse=True)
