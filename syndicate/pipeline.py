@@ -159,8 +159,7 @@ class Pipeline:
 
     def __init__(self, config: Config, store: Store | None, *, sources: Iterable[str] = (),
                  partners: Iterable[str] = (), dry_run: bool = False, overwrite: Iterable[str] = (),
-                 progress: Progress | None = None, now: dt.datetime | None = None,
-                 fetcher: Any = None) -> None:
+                 progress: Progress | None = None, now: dt.datetime | None = None) -> None:
         self.config = config
         self.store = store
         self.dry_run = dry_run
@@ -172,14 +171,14 @@ class Pipeline:
         self.source_ids = self._select(list(sources), config.sources, "source")
         self.partner_ids = self._select(list(partners), config.partners, "partner")
         self.overwrite = list(overwrite)
-        self._fetcher = fetcher
+        self._fetcher: Any = None
         self._fetcher_lock = threading.Lock()
         self.report = RunReport(dry_run=dry_run)
         self._entries_cache: dict[str, list[tuple[Entry, dt.datetime | None]]] | None = None
         self._outcomes: list[FeedOutcome] = []
         self._feed_states: dict[str, FeedState] = {}
         self._series_numbers: dict[tuple[str, str], dict[str, int]] = {}
-        self._ledger: dict[tuple[str, str, str], Delivery] = {}
+        self._verdicts: dict[tuple[str, str, str], Verdict] = {}
         self._template_fp: dict[str, str] = {}
         self._partner_fp: dict[str, str] = {}
         self._stale_keys: list[tuple[Delivery, str | None]] = []
@@ -346,9 +345,10 @@ class Pipeline:
             if outcome is not None and outcome.status == "ok" and outcome.entries is not None and (
                     self.dry_run or self.store is None):  # not stored: this run's read, as parsed
                 seen_map = {e.guid: s for e, s in stored.get(sid, [])}
-                unique = {e.guid: e for e in reversed(outcome.entries)}
-                self._entries_cache[sid] = [(e, seen_map.get(e.guid, self.now)) for e in
-                                            dict.fromkeys(unique[g.guid] for g in outcome.entries)]
+                first: dict[str, Entry] = {}
+                for e in outcome.entries:  # a feed that repeats a guid: the first one stands (as in the store)
+                    first.setdefault(e.guid, e)
+                self._entries_cache[sid] = [(e, seen_map.get(e.guid, self.now)) for e in first.values()]
             else:
                 self._entries_cache[sid] = stored.get(sid, [])
         self._number_series()
@@ -431,7 +431,7 @@ class Pipeline:
         copies.update(extra)
         return copies  # type: ignore[return-value]
 
-    def _render(self, planned: Planned, partner: PartnerConfig, publisher: Publisher | None,
+    def _render(self, planned: Planned, partner: PartnerConfig, publisher: Publisher,
                 copies: dict[tuple[str, str], str], ledger: dict[tuple[str, str], Delivery]) -> None:
         """Fill in ``planned.article`` and its render key."""
         entry = planned.entry
@@ -466,7 +466,7 @@ class Pipeline:
                      verdict.permission.grant_evidence if verdict.permission else None, verdict.no_derivatives)
         planned.render_key = key
         d = planned.delivery
-        if d is not None and d.render_key == key and d.state == OK and d.pushed_hash and publisher is not None:
+        if d is not None and d.render_key == key and d.state == OK and d.pushed_hash:
             return  # nothing that shapes the article changed: no need to render it again
         if link_map:
             from .rewrite import retarget
@@ -476,9 +476,7 @@ class Pipeline:
             body = entry.content
         article = self.renderer.article(entry=entry, source=source, partner=partner, verdict=verdict, body=body,
                                         series=series, image=image, slug=slug)
-        if publisher is not None:
-            article = replace(article, html=publisher.prepare_html(article.html))
-        planned.article = article
+        planned.article = replace(article, html=publisher.prepare_html(article.html))
 
     def _partner_fingerprint(self, partner: PartnerConfig) -> str:
         """Changes when anything in the partner's config changes (name, template, status…)."""
@@ -522,12 +520,19 @@ class Pipeline:
             self._url_indexes[source] = index
         return self._url_indexes[source]
 
-    def _plan(self, partner: PartnerConfig, publisher: Publisher | None,
+    def _verdict(self, entry: Entry, partner: PartnerConfig, first_seen: dt.datetime | None) -> Verdict:
+        """The permission verdict, decided once per run (passes and predictions ask again)."""
+        key = (partner.id, entry.source, entry.guid)
+        if key not in self._verdicts:
+            self._verdicts[key] = self.rules.verdict(entry, partner, self.now, first_seen)
+        return self._verdicts[key]
+
+    def _plan(self, partner: PartnerConfig, publisher: Publisher,
               ledger: dict[tuple[str, str], Delivery], predicted: dict[tuple[str, str], str]) -> list[Planned]:
         """Decide every current entry for one partner, rendering where it matters."""
         plans: list[Planned] = []
         for entry, first_seen in self.entries():
-            verdict = self.rules.verdict(entry, partner, self.now, first_seen)
+            verdict = self._verdict(entry, partner, first_seen)
             d = ledger.get((entry.source, entry.guid))
             plans.append(self._action(Planned(entry, first_seen, verdict, d), partner))
         copies = self._copies(partner.id, ledger, predicted)
@@ -591,7 +596,7 @@ class Pipeline:
         for pid in self.partner_ids:
             partner = self.config.partners[pid]
             ledger = self._ledger_rows(pid)
-            predicted = self._predicted_copies(partner, ledger)
+            predicted = self._predicted_copies(partner, ledger, placeholders=True)
             # The publisher only shapes the HTML here (as it would be pushed); nothing is sent.
             publisher = make_publisher(partner, self._publish_context(pid))
             try:
@@ -609,25 +614,25 @@ class Pipeline:
                         not_before=planned.verdict.not_before, permission=planned.verdict.permission,
                         no_derivatives=planned.verdict.no_derivatives)
 
-    def _predicted_copies(self, partner: PartnerConfig, ledger: dict[tuple[str, str], Delivery],
-                          publisher: Publisher | None = None) -> dict[tuple[str, str], str]:
+    def _predicted_copies(self, partner: PartnerConfig, ledger: dict[tuple[str, str], Delivery], *,
+                          placeholders: bool) -> dict[tuple[str, str], str]:
         """URLs the copies about to be created will have, where the partner's URLs can be foretold.
 
-        A files partner's URLs can; a CMS's cannot (a placeholder stands in, so that ``check`` still
-        sees that the other copies will change once the new one exists)."""
+        A files partner's URLs can; a CMS's cannot. With ``placeholders`` (check, preview) a stand-in
+        URL is given for those, so that the other copies are seen to change once the new one exists;
+        a real sync links only what it can foretell and converges in a later pass."""
         predicted: dict[tuple[str, str], str] = {}
         base_url = getattr(partner, "base_url", None)
         for entry, first_seen in self.entries():
             d = ledger.get((entry.source, entry.guid))
             if d is not None and (d.remote_id or d.state == WITHDRAWN):
                 continue
-            verdict = self.rules.verdict(entry, partner, self.now, first_seen)
-            if not verdict.allowed:
+            if not self._verdict(entry, partner, first_seen).allowed:
                 continue
             slug = self._slug(entry, partner.id, ledger)
             predicted[(entry.source, entry.guid)] = (f"{base_url}/{slug}/" if partner.kind == "files" and base_url
                                                      else f"urn:syndicate:pending:{slug}")
-        if publisher is not None:  # a real sync: only what can be foretold
+        if not placeholders:
             predicted = {k: v for k, v in predicted.items() if not v.startswith("urn:")}
         return predicted
 
@@ -683,7 +688,7 @@ class Pipeline:
             # What could not be reconciled is not pushed this run: a create might duplicate the copy
             # an earlier run made, an update might take our own unanswered write for a partner's edit.
             failed: set[tuple[str, str]] = set(unsettled)
-            predicted = self._predicted_copies(partner, ledger, publisher)
+            predicted = self._predicted_copies(partner, ledger, placeholders=False)
             for pass_no in range(MAX_PASSES):
                 plans = self._plan(partner, publisher, ledger, predicted)
                 work = [p for p in plans if p.action in ("create", "update", "withdraw")
@@ -1031,7 +1036,7 @@ class Pipeline:
         for pid in self.partner_ids:
             partner = self.config.partners[pid]
             ledger = self._ledger_rows(pid)
-            predicted = self._predicted_copies(partner, ledger)
+            predicted = self._predicted_copies(partner, ledger, placeholders=True)
             publisher = make_publisher(partner, self._publish_context(pid))
             try:
                 for planned in self._plan(partner, publisher, ledger, predicted):

@@ -38,7 +38,7 @@ def test_stage_order_is_explicit_and_kept() -> None:
     source = inspect.getsource(pipeline.Pipeline.sync)
     assert source.index("self.fetch()") < source.index("self._sync_partner")
     plan = inspect.getsource(pipeline.Pipeline._plan)
-    assert plan.index("self.rules.verdict") < plan.index("self._render")
+    assert plan.index("self._verdict") < plan.index("self._render")
     execute = inspect.getsource(pipeline.Pipeline._execute)
     assert execute.index("self.store.put(d)  # durable before any remote write") < execute.index("publisher.create(")
 
