@@ -14,9 +14,10 @@ import os
 import stat
 import tomllib
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from . import redact
 from .errors import ConfigError
@@ -33,6 +34,30 @@ PARTNER_KINDS: dict[str, str] = {
     "wordpress": "syndicate.publishers.wordpress",
     "ghost": "syndicate.publishers.ghost",
 }
+
+
+def http_url(value: str) -> str:
+    """An http(s) URL, as an author or editor gives it (a query string is fine)."""
+    if not value.startswith(("http://", "https://")):
+        raise ValueError("must be an http:// or https:// URL")
+    return value
+
+
+def site_url(value: str) -> str:
+    """A partner site's address: http(s), a host, no credentials, no query or fragment, no trailing slash."""
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("must be an http:// or https:// URL")
+    if parts.username is not None or parts.password is not None:
+        raise ValueError("must not carry credentials: give them as the partner's secret")
+    if parts.query or parts.fragment:
+        raise ValueError("must be the site's address, without ?query or #fragment")
+    return value.rstrip("/")
+
+
+#: Config types for URLs (one check each, wherever a URL is configured).
+HttpURL = Annotated[str, AfterValidator(http_url)]
+SiteURL = Annotated[str, AfterValidator(site_url)]
 
 
 class Model(BaseModel):
@@ -129,7 +154,7 @@ class SeriesConfig(Model):
 class SourceConfig(Model):
     id: str = Field(default="", exclude=True)
     name: str
-    site_url: str
+    site_url: HttpURL
     feed: str
     aliases: tuple[str, ...] = ()
     author: str | None = None
@@ -137,13 +162,6 @@ class SourceConfig(Model):
     embargo_days: int = Field(default=0, ge=0)
     exclude_categories: tuple[str, ...] = ()
     series: tuple[SeriesConfig, ...] = ()
-
-    @field_validator("site_url")
-    @classmethod
-    def _http_url(cls, value: str) -> str:
-        if not value.startswith(("http://", "https://")):
-            raise ValueError("must be an http:// or https:// URL")
-        return value
 
     @field_validator("license")
     @classmethod
@@ -193,21 +211,14 @@ class OverrideConfig(Model):
     source: str
     entry: str
     partner: str | None = None
-    featured_image: str | None = None
+    featured_image: HttpURL | None = None
     featured_image_alt: str | None = None
     featured_image_caption: str | None = None
     featured_image_credit: str | None = None
-    featured_image_credit_url: str | None = None
+    featured_image_credit_url: HttpURL | None = None
     featured_image_note: str | None = None
     series_label: str | None = None
     skip: bool = False
-
-    @field_validator("featured_image", "featured_image_credit_url")
-    @classmethod
-    def _http_url(cls, value: str | None) -> str | None:
-        if value is not None and not value.startswith(("http://", "https://")):
-            raise ValueError("must be an http:// or https:// URL")
-        return value
 
 
 class Config(Model):

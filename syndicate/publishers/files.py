@@ -17,9 +17,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from pydantic import field_validator
-
-from ..config import PartnerConfig
+from ..config import PartnerConfig, SiteURL
 from ..models import Article
 from .base import Check, PartnerEdited, PublishContext, PublishError, RemoteCopy
 
@@ -27,14 +25,7 @@ from .base import Check, PartnerEdited, PublishContext, PublishError, RemoteCopy
 class Config(PartnerConfig):
     kind: str = "files"
     path: str
-    base_url: str
-
-    @field_validator("base_url")
-    @classmethod
-    def _http_url(cls, value: str) -> str:
-        if not value.startswith(("http://", "https://")):
-            raise ValueError("must be an http:// or https:// URL")
-        return value.rstrip("/")
+    base_url: SiteURL
 
 
 def _write_atomic(path: Path, data: bytes) -> None:

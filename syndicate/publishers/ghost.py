@@ -31,7 +31,7 @@ import requests
 from pydantic import field_validator
 from selectolax.lexbor import LexborHTMLParser
 
-from ..config import PartnerConfig, Secret
+from ..config import PartnerConfig, Secret, SiteURL
 from ..errors import ConfigError
 from ..models import Article, Image, sha256
 from ..redact import redact
@@ -65,17 +65,10 @@ class Config(PartnerConfig):
     SECRET_FIELDS: ClassVar[tuple[str, ...]] = ("admin_api_key",)
 
     kind: str = "ghost"
-    url: str
+    url: SiteURL
     admin_api_key: Secret
     #: Sent as ``Accept-Version``: the Admin API version our requests are written for.
     api_version: str = "v5.0"
-
-    @field_validator("url")
-    @classmethod
-    def _http_url(cls, value: str) -> str:
-        if not value.startswith(("http://", "https://")):
-            raise ValueError("must be an http:// or https:// URL (the Ghost site's address)")
-        return value.rstrip("/")
 
     @field_validator("api_version")
     @classmethod

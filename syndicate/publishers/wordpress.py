@@ -33,7 +33,7 @@ import requests
 from pydantic import field_validator
 
 from .. import redact
-from ..config import PartnerConfig, Secret
+from ..config import PartnerConfig, Secret, site_url
 from ..errors import ConfigError
 from ..models import Article, Image, sha256
 from .base import (Check, ImageError, PartnerDown, PartnerEdited, PublishContext, PublishError, RemoteCopy,
@@ -69,14 +69,7 @@ class Config(PartnerConfig):
     @field_validator("url")
     @classmethod
     def _site_url(cls, value: str) -> str:
-        parts = urlsplit(value)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError("must be an http:// or https:// URL")
-        if parts.username is not None or parts.password is not None:
-            raise ValueError("must not carry credentials: give them as username and password")
-        if parts.query or parts.fragment:
-            raise ValueError("must be the site's address, without ?query or #fragment")
-        url = value.rstrip("/")
+        url = site_url(value)
         if url.endswith("/wp-json"):  # a common slip: the REST root instead of the site
             url = url[: -len("/wp-json")]
         return url
