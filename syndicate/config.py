@@ -60,6 +60,13 @@ HttpURL = Annotated[str, AfterValidator(http_url)]
 SiteURL = Annotated[str, AfterValidator(site_url)]
 
 
+def packaged_templates() -> Path:
+    """The templates shipped with syndicate (inside the wheel, or the repository's top-level folder)."""
+    here = Path(__file__).parent
+    inside = here / "templates"
+    return inside if (inside / "default").is_dir() else here.parent / "templates"
+
+
 class Model(BaseModel):
     """Frozen, strict-about-keys base for every config object."""
 

@@ -314,8 +314,10 @@ class _Worker:
         self.conn = Connection(os.dup(self.process.stdout.fileno()), writable=False)
         self.process.stdin.close()
         self.process.stdout.close()
+        self.used = False  # a prewarmed worker may never get a job
 
     def send(self, job: Any) -> None:
+        self.used = True
         self.send_conn.send(job)
 
     def alive(self) -> bool:
@@ -336,6 +338,9 @@ class _Worker:
             self._close()
 
     def stop(self) -> None:
+        if not self.used:  # still importing, most likely: waiting for it to read "stop" would cost that
+            self.kill()
+            return
         try:
             self.send_conn.send(None)
         except (OSError, ValueError):

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from . import __version__
-from .config import Config, PartnerConfig, SourceConfig
+from .config import Config, PartnerConfig, SourceConfig, packaged_templates
 from .decide import Rules, Verdict
 from .errors import ConfigError, NotFound, UsageError
 from .feeds import ParsedFeed, ParseError, ParserPool, SourceContext
@@ -223,6 +223,11 @@ class Pipeline:
                              site_url=source.site_url, aliases=source.aliases, author=source.author,
                              rules=self.rewrite_rules)
 
+    def _must_download(self, sid: str) -> bool:
+        """True when the feed has no validators to send, so its body will come and be parsed."""
+        state = self._feed_states.get(sid)
+        return state is None or state.url != self.config.sources[sid].feed or not (state.etag or state.last_modified)
+
     def _read_feed(self, sid: str, pool: ParserPool) -> FeedOutcome:
         source = self.config.sources[sid]
         content_type: str | None = None
@@ -281,10 +286,9 @@ class Pipeline:
         self._feed_states = self.store.feed_states() if self.store else {}  # one query, not one per feed
         self.progress.start("feeds", len(self.source_ids))
         with ParserPool() as pool, concurrent.futures.ThreadPoolExecutor(self.config.network.concurrency) as ex:
-            never_read = sum(1 for sid in self.source_ids if not (self._feed_states.get(sid) and
-                                                                   self._feed_states[sid].ok_at))
-            if never_read:  # a first read will parse for sure: let a worker start while we download
-                pool.prewarm(never_read)
+            unconditional = sum(1 for sid in self.source_ids if self._must_download(sid))
+            if unconditional:  # such a read will parse for sure: let a worker start while we download
+                pool.prewarm(unconditional)
             futures = {ex.submit(self._read_feed, sid, pool): sid for sid in self.source_ids}
             for future in concurrent.futures.as_completed(futures):
                 sid = futures[future]
@@ -754,8 +758,6 @@ class Pipeline:
 
     def _steady_fingerprint(self, partner: PartnerConfig) -> str:
         """Everything besides the feeds and the clock that shapes this partner's copies."""
-        from .render import packaged_templates
-
         listing = []
         for folder in (packaged_templates(), self.config.base_dir / "templates"):
             if folder.is_dir():

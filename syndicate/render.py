@@ -16,20 +16,13 @@ from typing import Any
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, StrictUndefined, Template, select_autoescape
 from markupsafe import Markup
 
-from .config import PartnerConfig, SourceConfig
+from .config import PartnerConfig, SourceConfig, packaged_templates
 from .decide import Verdict
 from .licenses import License
 from .models import Article, Entry, Image
 
 PERMISSION_FOOTER = "Republished with permission of the author."
 EXCERPT_LIMIT = 300
-
-
-def packaged_templates() -> Path:
-    """The templates shipped with syndicate (inside the wheel, or the repository's top-level folder)."""
-    here = Path(__file__).parent
-    inside = here / "templates"
-    return inside if (inside / "default").is_dir() else here.parent / "templates"
 
 
 @dataclass(frozen=True)

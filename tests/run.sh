@@ -11,6 +11,9 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -e '.[test]' 2>&1 | grep -v 'is ignored' || true
 .venv/bin/python -c 'import syndicate, pytest, responses' # the install worked
+# As pip does for a regular install: an editable one under PYTHONDONTWRITEBYTECODE would otherwise
+# recompile every module on every start of the CLI (the tests start it hundreds of times).
+.venv/bin/python -m compileall -q syndicate >/dev/null
 
 if ! command -v chromium >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
   echo "installing Debian's chromium for the preview test…"

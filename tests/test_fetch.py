@@ -622,10 +622,10 @@ def test_no_connection_is_made_outside_a_fetch() -> None:
     # The pinned transport fails closed if someone uses it without Fetcher.get's checks.
     from syndicate import fetch
 
-    session = fetch.Fetcher()._session(None)
+    manager = fetch._PinnedPoolManager()
     with pytest.raises(Exception, match="outside Fetcher.get"):
-        session.get("http://127.0.0.1:9/", timeout=1)
-    session.close()
+        manager.request("GET", "http://127.0.0.1:9/", timeout=1)
+    manager.clear()
 
 
 # ------------------------------------------------------------------------------- messages
