@@ -53,6 +53,7 @@ PROFILE_RATE = 100
 TARGETS = {
     "A": "cold sync / feedparser.parse loop ≤ 1.0",
     "B": "no-change sync ≤ 10 % of A",
+    "B′": "no-change sync, server without validators ≤ 10 % of A",
     "C": "wall ≤ 2 × ideal (3.0 s)",
     "D": "syndicate A ≤ 0.5 × feed2exec",
     "E": "syndicate --help ≤ 0.3 s",
@@ -520,6 +521,9 @@ class Bench:
         assert self.server is not None
         sources, manifest = corpus_sources(self.server)
         cfg = write_config(self.tmp / "A", sources)
+        # The same feeds from a server that sends no ETag or Last-Modified (B′): only bodies can be compared.
+        plain_sources = [dict(s, feed=s["feed"].replace("/real/", "/plain/real/", 1)) for s in sources]
+        cfg_plain = write_config(self.tmp / "A-plain", plain_sources)
         manifest_path = self.tmp / "fp-manifest.json"
         manifest_path.write_text(json.dumps(manifest))
         f2e_ok = (BENCH_VENV / "bin" / "feed2exec").exists() and self.wanted("D")
@@ -542,6 +546,7 @@ class Bench:
         A: list[Run] = []
         B: list[Run] = []
         B_stats: list[dict[str, int]] = []
+        BP: list[tuple[Run, Run, dict[str, int]]] = []
         A_store: list[int] = []
         FP: list[dict[str, Any]] = []
         F2E: list[dict[str, Any]] = []
@@ -564,6 +569,12 @@ class Bench:
                     log(f"B  rep {rep + 1}: {fmt_s(b.wall)} rc={b.rc} {sync_counts(b.stdout)} "
                         f"server: {stats.get('200', 0)}×200 {stats.get('304', 0)}×304")
                     a.__dict__["server"] = a_stats
+                    cold = self.syn.sync("A-plain", cfg_plain, fresh=True, timeout=self.args.timeout)
+                    self.server.reset()
+                    again = self.syn.sync("B-plain", cfg_plain, fresh=False, timeout=self.args.timeout)
+                    BP.append((cold, again, self.server.stats()))
+                    log(f"B′ rep {rep + 1}: cold {fmt_s(cold.wall)}, again {fmt_s(again.wall)} rc={again.rc} "
+                        f"{sync_counts(again.stdout)} server: {BP[-1][2].get('200', 0)}×200")
                 elif arm == "feedparser":
                     r = run([VENV_PY, BENCH / "fp_baseline.py", manifest_path], env=clean_env(), timeout=self.args.timeout)
                     data = json.loads(r.stdout.strip().splitlines()[-1]) if r.rc == 0 else {"error": r.stderr[-500:]}
@@ -591,7 +602,11 @@ class Bench:
                                       for r, s in zip(A, A_store)],
                              "feedparser": FP, "sources": len(sources), "feed_files": len(manifest)}
         self.results["B"] = {"runs": [r.summary() | {"counts": sync_counts(r.stdout), "server": st}
-                                      for r, st in zip(B, B_stats)]}
+                                      for r, st in zip(B, B_stats)],
+                             "plain_cold_runs": [c.summary() | {"counts": sync_counts(c.stdout)} for c, _, _ in BP],
+                             "plain_runs": [r.summary() | {"counts": sync_counts(r.stdout), "server": st}
+                                            for _, r, st in BP]}
+        shutil.rmtree(cfg_plain.parent / "out", ignore_errors=True)
         if f2e_ok:
             self.results["D"] = {"runs": F2E}
         shutil.rmtree(cfg.parent / "out", ignore_errors=True)
@@ -965,6 +980,9 @@ def evaluate(res: dict[str, Any]) -> list[dict[str, str]]:
         sb = median(_walls(b["runs"])) if b else None
         add("B", f"{100 * sb / sa:.1f} % of A ({fmt_s(sb)} / {fmt_s(sa)})" if sb and sa else "n/a",
             (sb / sa <= 0.10) if sb and sa else False, shim_note("B"))
+        sp = median(_walls(b["plain_runs"])) if b and b.get("plain_runs") else None
+        if sp and sa:
+            add("B′", f"{100 * sp / sa:.1f} % of A ({fmt_s(sp)} / {fmt_s(sa)})", sp / sa <= 0.10)
     else:
         add("A", skips.get("A", "not run"), None)
         add("B", skips.get("B", "not run"), None)
@@ -1108,6 +1126,15 @@ def render_results(res: dict[str, Any], table: list[dict[str, str]]) -> str:
         L += ["", "## B. The same sync again, nothing changed", "",
               "Same config and state as the A run just before it; the server answers 304 to every conditional GET.", ""]
         L += _runs_table(b["runs"], lambda r: f"server {r['server'].get('200', 0)}×200, {r['server'].get('304', 0)}×304")
+        if b.get("plain_runs"):
+            L += ["", "### B′. The same, from a server without validators", "",
+                  "The same 120 feeds under `/plain/…`: no ETag, no Last-Modified, never a 304, so every body "
+                  "comes again and only its hash tells that it is the same. A cold sync of those URLs "
+                  "(fresh state, not judged) came just before each run:", ""]
+            L += _runs_table(b["plain_cold_runs"])
+            L += ["", "The no-change sync (judged against A):", ""]
+            L += _runs_table(b["plain_runs"], lambda r: f"server {r['server'].get('200', 0)}×200, "
+                                                        f"{r['server'].get('bytes', 0) / 1e6:.1f} MB")
     c = res.get("C")
     if c:
         L += ["", "## C. 120 slow feeds (200 ms each), default concurrency 8", "",

@@ -9,6 +9,8 @@ If-None-Match / If-Modified-Since):
                                 post links to another post of the same site
     /solo/<n>/<i>.xml           the same without links between the site's posts
     /slow/<ms>/<n>/<i>.xml      the same, answered after sleeping <ms> milliseconds
+    /plain/<any route above>    the same body with no ETag and no Last-Modified, never 304 (a server
+                                without validators: a client can only compare bodies)
     /_stats                     JSON: request counts by status and by route kind since the last reset
     /_reset                     clears the counters
 
@@ -166,8 +168,11 @@ class Handler(BaseHTTPRequestHandler):
             store.stats.clear()
             self._send(200, b"{}", {"Content-Type": "application/json"})
             return
+        plain = path.startswith("/plain/")
+        if plain:
+            path = path[len("/plain"):]
         found = store.get(path)
-        kind = path.strip("/").split("/", 1)[0]
+        kind = "plain" if plain else path.strip("/").split("/", 1)[0]
         if found is None:
             store.stats["404"] += 1
             self._send(404, b"not found\n", {"Content-Type": "text/plain"})
@@ -176,12 +181,14 @@ class Handler(BaseHTTPRequestHandler):
         if delay:
             time.sleep(delay)
         headers = {"ETag": etag, "Last-Modified": LAST_MODIFIED, "Content-Type": "application/xml"}
-        inm = self.headers.get("If-None-Match")
+        if plain:
+            headers = {"Content-Type": "application/xml"}
+        inm = None if plain else self.headers.get("If-None-Match")
         ims = self.headers.get("If-Modified-Since")
         not_modified = False
         if inm is not None:
             not_modified = any(t.strip() in (etag, "W/" + etag, "*") for t in inm.split(","))
-        elif ims:
+        elif ims and not plain:
             try:
                 not_modified = parsedate_to_datetime(ims).timestamp() >= _LM_EPOCH
             except (TypeError, ValueError):

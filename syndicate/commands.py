@@ -87,21 +87,32 @@ def run_sync(config: Config, *, sources: Iterable[str], partners: Iterable[str],
     """``syndicate sync``: returns the exit code."""
     import contextlib
 
-    from .pipeline import Pipeline
+    from .feeds import ParserPool
 
-    store = _open_store(config, readonly=dry_run)
-    if store is not None and not dry_run:
-        store.lock(wait=wait)
+    parsers = ParserPool()
+    state_file = config.state_file
+    if state_file is not None and not state_file.exists():
+        # A first run parses every feed: start the parser processes now, so that their start-up
+        # (importing feedparser) runs on another core while this process loads the store.
+        parsers.prewarm(len(config.sources))
     try:
-        show_bars = _is_terminal() and verbosity >= 0 and sys.stderr.isatty()
-        progress = RichProgress() if show_bars else None
-        pipeline = Pipeline(config, store, sources=sources, partners=partners, dry_run=dry_run,
-                            overwrite=overwrite, progress=progress)
-        with progress if progress is not None else contextlib.nullcontext():
-            report = pipeline.sync()
+        from .pipeline import Pipeline
+
+        store = _open_store(config, readonly=dry_run)
+        if store is not None and not dry_run:
+            store.lock(wait=wait)
+        try:
+            show_bars = _is_terminal() and verbosity >= 0 and sys.stderr.isatty()
+            progress = RichProgress() if show_bars else None
+            pipeline = Pipeline(config, store, sources=sources, partners=partners, dry_run=dry_run,
+                                overwrite=overwrite, progress=progress, parsers=parsers)
+            with progress if progress is not None else contextlib.nullcontext():
+                report = pipeline.sync()
+        finally:
+            if store is not None:
+                store.close()
     finally:
-        if store is not None:
-            store.close()
+        parsers.close()
     _show_sync(report, config, verbosity)
     return report.exit_code
 

@@ -249,6 +249,14 @@ class Config(Model):
         return (self.base_dir / relative).resolve() if not os.path.isabs(relative) else Path(relative)
 
     @property
+    def state_file(self) -> Path | None:
+        """The SQLite file of the store, when the store is one (None for :memory: or a server)."""
+        url = self.state_url
+        if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
+            return Path(url[len("sqlite:///"):])
+        return None
+
+    @property
     def state_url(self) -> str:
         """The store's SQLAlchemy URL with a relative SQLite path made relative to the config's folder."""
         url = self.state.url

@@ -159,8 +159,11 @@ class Pipeline:
 
     def __init__(self, config: Config, store: Store | None, *, sources: Iterable[str] = (),
                  partners: Iterable[str] = (), dry_run: bool = False, overwrite: Iterable[str] = (),
-                 progress: Progress | None = None, now: dt.datetime | None = None) -> None:
+                 progress: Progress | None = None, now: dt.datetime | None = None,
+                 parsers: ParserPool | None = None) -> None:
+        """``parsers``: a parser pool the caller started early (and closes); else fetch makes its own."""
         self.config = config
+        self._parsers = parsers
         self.store = store
         self.dry_run = dry_run
         self.progress = progress or NoProgress()
@@ -226,7 +229,19 @@ class Pipeline:
     def _must_download(self, sid: str) -> bool:
         """True when the feed has no validators to send, so its body will come and be parsed."""
         state = self._feed_states.get(sid)
-        return state is None or state.url != self.config.sources[sid].feed or not (state.etag or state.last_modified)
+        return not self._same_reading(sid, state) or not (state and (state.etag or state.last_modified))
+
+    def _parse_key(self, sid: str) -> str:
+        """Everything besides the bytes that shapes the entries parsed from a feed."""
+        ctx = self._context(sid, self.config.sources[sid])
+        return sha256(__version__, ctx.feed_url, ctx.site_url, ctx.aliases, ctx.author,
+                      ctx.rules.embed_hosts, ctx.rules.strip_params)
+
+    def _same_reading(self, sid: str, state: FeedState | None) -> bool:
+        """True when the stored entries were read from this URL with these settings: then the
+        validators may be sent, and an unchanged body need not be parsed again."""
+        return (state is not None and state.url == self.config.sources[sid].feed
+                and state.parse_key == self._parse_key(sid))
 
     def _read_feed(self, sid: str, pool: ParserPool) -> FeedOutcome:
         source = self.config.sources[sid]
@@ -237,7 +252,7 @@ class Pipeline:
             from .fetch import FetchError
         state = self._feed_states.get(sid) or FeedState(source=sid)
         state = replace(state, fetched_at=iso(self.now))
-        same_url = state.url == source.feed
+        same = self._same_reading(sid, state)
         try:
             if source.is_local_file:
                 path = self.config.resolve(source.feed)
@@ -246,12 +261,12 @@ class Pipeline:
                 except OSError as exc:
                     raise ParseError(f"cannot read {path}: {exc.strerror}") from None
                 digest = "sha256:" + hashlib.sha256(data).hexdigest()
-                if same_url and state.etag == digest:
+                if same and state.etag == digest:
                     return self._unchanged_feed(sid, state)
                 validators = {"etag": digest, "last_modified": None}
             else:
-                response = self.fetcher.get(source.feed, etag=state.etag if same_url else None,
-                                            last_modified=state.last_modified if same_url else None, trusted=True)
+                response = self.fetcher.get(source.feed, etag=state.etag if same else None,
+                                            last_modified=state.last_modified if same else None, trusted=True)
                 if response.status == 304:
                     return self._unchanged_feed(sid, state)
                 data = response.body
@@ -261,6 +276,12 @@ class Pipeline:
             reason = redact(str(exc))
             return FeedOutcome(sid, "failed", error=reason,
                                state=replace(state, last_error=reason, failures=state.failures + 1))
+        # A server without validators (or one that ignores them) sends the same bytes again: those
+        # are not parsed again either.
+        body_hash = sha256(content_type or "", hashlib.sha256(data).hexdigest())
+        if same and state.body_hash == body_hash:
+            return self._unchanged_feed(sid, replace(state, **validators))
+        validators = {**validators, "body_hash": body_hash, "parse_key": self._parse_key(sid)}
         try:
             parsed: ParsedFeed = pool.parse(data, replace(self._context(sid, source), content_type=content_type))
         except ParseError as exc:
@@ -285,7 +306,10 @@ class Pipeline:
         outcomes: list[FeedOutcome] = []
         self._feed_states = self.store.feed_states() if self.store else {}  # one query, not one per feed
         self.progress.start("feeds", len(self.source_ids))
-        with ParserPool() as pool, concurrent.futures.ThreadPoolExecutor(self.config.network.concurrency) as ex:
+        own = self._parsers is None
+        pool = ParserPool() if own else self._parsers
+        with contextlib.closing(pool) if own else contextlib.nullcontext(), \
+                concurrent.futures.ThreadPoolExecutor(self.config.network.concurrency) as ex:
             unconditional = sum(1 for sid in self.source_ids if self._must_download(sid))
             if unconditional:  # such a read will parse for sure: let a worker start while we download
                 pool.prewarm(unconditional)
@@ -329,11 +353,9 @@ class Pipeline:
         if self.dry_run or self.store is None:
             return
         with self.store.transaction():
+            self.store.save_feeds(o.state for o in outcomes if o.state is not None)
             for outcome in outcomes:
-                if outcome.state is None:
-                    continue
-                self.store.save_feed(outcome.state)
-                if outcome.status == "ok" and outcome.entries is not None:
+                if outcome.state is not None and outcome.status == "ok" and outcome.entries is not None:
                     self.store.save_entries(outcome.source, outcome.entries)
 
     def _load_entries(self, outcomes: list[FeedOutcome]) -> None:

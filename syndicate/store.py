@@ -17,19 +17,24 @@ import json
 import os
 import threading
 import time
-from collections.abc import Iterator
-from dataclasses import asdict, dataclass, fields
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (Boolean, Column, Integer, MetaData, String, Table, Text, create_engine, event,
-                        select)
+                        select, text)
 from sqlalchemy.engine import Connection, Engine
 
 from .errors import ConfigError, LockedError
 from .models import Entry, from_iso, iso
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+
+# What each schema version adds to the one before it, applied in order to an older store.
+_MIGRATIONS: dict[int, tuple[str, ...]] = {
+    2: ("ALTER TABLE feeds ADD COLUMN body_hash TEXT", "ALTER TABLE feeds ADD COLUMN parse_key TEXT"),
+}
 
 metadata = MetaData()
 
@@ -48,6 +53,8 @@ feeds = Table(
     Column("warning", Text),
     Column("license", Text),
     Column("bad_version", Boolean, nullable=False, default=False),  # the validators are of a broken version
+    Column("body_hash", Text),  # the last body read (and its Content-Type): an unchanged one is not parsed again
+    Column("parse_key", Text),  # what that body was parsed with (source settings, syndicate's version)
 )
 
 entries = Table(
@@ -175,6 +182,11 @@ class FeedState:
     warning: str | None = None
     license: str | None = None
     bad_version: bool = False
+    body_hash: str | None = None
+    parse_key: str | None = None
+
+
+_FEED_FIELDS = tuple(f.name for f in fields(FeedState))
 
 
 def _now() -> str:
@@ -215,6 +227,11 @@ class Store:
             elif int(row[0]) > SCHEMA_VERSION:
                 raise ConfigError(
                     f"state.url: the store was written by a newer syndicate (schema {row[0]} > {SCHEMA_VERSION})")
+            elif int(row[0]) < SCHEMA_VERSION:
+                for version in range(int(row[0]) + 1, SCHEMA_VERSION + 1):
+                    for statement in _MIGRATIONS.get(version, ()):
+                        conn.execute(text(statement))
+                conn.execute(meta.update().where(meta.c.key == "schema_version").values(value=str(SCHEMA_VERSION)))
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[Connection]:
@@ -274,10 +291,12 @@ class Store:
         with self.transaction() as conn:
             return {r["source"]: FeedState(**r) for r in conn.execute(select(feeds)).mappings()}
 
-    def save_feed(self, state: FeedState) -> None:
-        """Insert or replace a feed's state."""
-        with self.transaction() as conn:
-            conn.execute(self._upsert(feeds), [asdict(state)])
+    def save_feeds(self, states: Iterable[FeedState]) -> None:
+        """Insert or replace the states of several feeds, in one statement."""
+        rows = [{name: getattr(state, name) for name in _FEED_FIELDS} for state in states]
+        if rows:
+            with self.transaction() as conn:
+                conn.execute(self._upsert(feeds), rows)
 
     # --- entries ------------------------------------------------------------------------------
 
