@@ -315,6 +315,7 @@ class _Worker:
         self.process.stdin.close()
         self.process.stdout.close()
         self.used = False  # a prewarmed worker may never get a job
+        self.asked = False  # told to exit
 
     def send(self, job: Any) -> None:
         self.used = True
@@ -337,14 +338,21 @@ class _Worker:
         finally:
             self._close()
 
-    def stop(self) -> None:
-        if not self.used:  # still importing, most likely: waiting for it to read "stop" would cost that
-            self.kill()
+    def ask_to_stop(self) -> None:
+        """Tell the worker to exit when it reads this (it is idle); ``stop`` then only reaps it."""
+        if self.asked:
+            return
+        self.asked = True
+        if not self.used:  # still importing, most likely: it would read "stop" only after that
+            self.process.kill()
             return
         try:
             self.send_conn.send(None)
         except (OSError, ValueError):
             pass
+
+    def stop(self) -> None:
+        self.ask_to_stop()
         try:
             self.process.wait(2)
         except subprocess.TimeoutExpired:
@@ -360,6 +368,7 @@ class ParserPool:
         self.size = workers or max(1, min(4, os.cpu_count() or 1))
         self.timeout = timeout
         self._idle: list[_Worker] = []
+        self._leaving: list[_Worker] = []  # asked to exit, not reaped yet
         self._count = 0
         self._lock = threading.Condition()
 
@@ -411,11 +420,24 @@ class ParserPool:
             raise ParseError(value)
         return value  # type: ignore[no-any-return]
 
-    def close(self) -> None:
-        """Stop every worker."""
+    def release(self) -> None:
+        """Let every idle worker exit now, without waiting for it (``close`` reaps them).
+
+        Called when the parsing is over, so that the workers' memory is returned while the run goes
+        on to render and push; a later ``parse`` would start a new worker."""
         with self._lock:
             idle, self._idle = self._idle, []
+            self._count -= len(idle)
+            self._leaving.extend(idle)
         for worker in idle:
+            worker.ask_to_stop()
+
+    def close(self) -> None:
+        """Stop every worker."""
+        self.release()
+        with self._lock:
+            leaving, self._leaving = self._leaving, []
+        for worker in leaving:
             worker.stop()
 
     def prewarm(self, count: int) -> None:

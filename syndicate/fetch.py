@@ -46,6 +46,7 @@ import types
 import unicodedata
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import SplitResult, unquote, urljoin, urlsplit, urlunsplit
 
 import urllib3
@@ -416,7 +417,8 @@ class _Watchdog:
         with self._lock:
             if self._stopped:
                 raise RuntimeError("watchdog already stopped")
-            handle = sock.dup()
+            # A plain socket on a duplicate descriptor (SSLSocket.dup() is refused; this works for both).
+            handle = socket.fromfd(sock.fileno(), sock.family, sock.type)
             self._handles.append(handle)
             if self._fired:
                 _shutdown(handle)
@@ -456,6 +458,10 @@ class _Call:
     # host → the (family, address) pairs resolved and checked for it, in connection order.
     addresses: dict[str, list[tuple[int, str]]] = field(default_factory=dict)
     connections: list[urllib3.connection.HTTPConnection] = field(default_factory=list)
+    # Connections urllib3 handed back to their pool during the fetch: they go back only in close(),
+    # once the watchdog can no longer shut their sockets down under another fetch.
+    returning: list[tuple[urllib3.connectionpool.HTTPConnectionPool, urllib3.connection.HTTPConnection]] = field(
+        default_factory=list)
 
     def close(self) -> None:
         """Close every connection this fetch opened and stop its watchdog.
@@ -464,9 +470,13 @@ class _Call:
         the garbage collector, and a FetchError's traceback keeps them reachable, so a server
         would see the connection stay open for as long as the caller holds the error.
         """
+        returning = {id(conn) for _pool, conn in self.returning}
         for connection in self.connections:
-            connection.close()
+            if id(connection) not in returning:
+                connection.close()
         self.watchdog.stop()
+        for pool, connection in self.returning:
+            pool.put_back(connection)
 
     def resolve(self, host: str, port: int) -> list[tuple[int, str]]:
         """The host's addresses, looked up once per fetch (later hops reuse the first answer)."""
@@ -549,12 +559,51 @@ class _PinnedHTTPSConnection(urllib3.connection.HTTPSConnection):
         return _open_pinned_socket(self)
 
 
+def _watch_reused(conn: urllib3.connection.HTTPConnection) -> urllib3.connection.HTTPConnection:
+    """A kept-alive connection taken from the pool: the current fetch's deadline covers it too."""
+    call = _CURRENT_CALL.get()
+    if call is None:
+        conn.close()  # fails closed, as a new connection would: it then refuses to connect
+    elif conn.sock is not None:
+        call.watchdog.watch(conn.sock)
+    return conn
+
+
+def _defer_put(pool: Any, conn: urllib3.connection.HTTPConnection | None) -> bool:
+    """During a fetch, hold a finished connection back from its pool until the fetch ends."""
+    call = _CURRENT_CALL.get()
+    if call is None or conn is None:
+        return False
+    call.returning.append((pool, conn))
+    return True
+
+
 class _PinnedHTTPConnectionPool(urllib3.connectionpool.HTTPConnectionPool):
     ConnectionCls = _PinnedHTTPConnection
+
+    def _get_conn(self, timeout: float | None = None) -> urllib3.connection.HTTPConnection:
+        return _watch_reused(super()._get_conn(timeout))
+
+    def _put_conn(self, conn: urllib3.connection.HTTPConnection | None) -> None:
+        if not _defer_put(self, conn):
+            super()._put_conn(conn)
+
+    def put_back(self, conn: urllib3.connection.HTTPConnection) -> None:
+        super()._put_conn(conn)
 
 
 class _PinnedHTTPSConnectionPool(urllib3.connectionpool.HTTPSConnectionPool):
     ConnectionCls = _PinnedHTTPSConnection
+
+    def _get_conn(self, timeout: float | None = None) -> urllib3.connection.HTTPConnection:
+        return _watch_reused(super()._get_conn(timeout))
+
+    def _put_conn(self, conn: urllib3.connection.HTTPConnection | None) -> None:
+        if not _defer_put(self, conn):
+            super()._put_conn(conn)
+
+    def put_back(self, conn: urllib3.connection.HTTPConnection) -> None:
+        super()._put_conn(conn)
 
 
 class _PinnedPoolManager(urllib3.PoolManager):
@@ -564,8 +613,9 @@ class _PinnedPoolManager(urllib3.PoolManager):
     connection (and the DNS lookup) somewhere we never checked.
     """
 
-    def __init__(self) -> None:
-        super().__init__(num_pools=4, maxsize=1, retries=False, ssl_context=_tls_context())
+    def __init__(self, maxsize: int = 1) -> None:
+        super().__init__(num_pools=4 if maxsize == 1 else 64, maxsize=maxsize, retries=False,
+                         ssl_context=_tls_context())
         self.pool_classes_by_scheme = {"http": _PinnedHTTPConnectionPool, "https": _PinnedHTTPSConnectionPool}
 
 
@@ -596,9 +646,11 @@ def _tls_context() -> ssl.SSLContext:
 class Fetcher:
     """Downloads feeds and images under the guards described in this module's docstring.
 
-    Thread-safe: each ``get`` uses its own connection pool and watchdog, so one Fetcher can be
-    shared by a ThreadPoolExecutor. Connections are not kept between calls on purpose: a socket
-    opened for a trusted URL must never be reused for an untrusted one.
+    Thread-safe: each ``get`` has its own watchdog, so one Fetcher can be shared by a
+    ThreadPoolExecutor. Only the operator's own URLs (``trusted=True``, first hop) share connections,
+    kept alive between calls in a pool of their own: a socket opened for a trusted URL is never reused
+    for an untrusted one, and redirects and untrusted URLs get fresh connections, each to the
+    addresses checked for it.
     """
 
     def __init__(
@@ -625,6 +677,8 @@ class Fetcher:
         self.user_agent = user_agent
         self.max_redirects = max_redirects
         self._closed = False
+        self._trusted_pool: _PinnedPoolManager | None = None  # created on the first trusted fetch
+        self._pool_lock = threading.Lock()
 
     def __enter__(self) -> Fetcher:
         return self
@@ -633,8 +687,18 @@ class Fetcher:
         self.close()
 
     def close(self) -> None:
-        """Refuse further downloads. (Each download already closes its own connections.)"""
+        """Refuse further downloads and close the kept-alive connections."""
         self._closed = True
+        with self._pool_lock:
+            if self._trusted_pool is not None:
+                self._trusted_pool.clear()
+                self._trusted_pool = None
+
+    def _keep_alive_pool(self) -> _PinnedPoolManager:
+        with self._pool_lock:
+            if self._trusted_pool is None:
+                self._trusted_pool = _PinnedPoolManager(maxsize=64)  # [network] concurrency is at most 64
+            return self._trusted_pool
 
     def get(
         self,
@@ -659,6 +723,7 @@ class Fetcher:
         call = _Call(_Watchdog(self.deadline))
         token = _CURRENT_CALL.set(call)
         manager = _PinnedPoolManager()
+        first = self._keep_alive_pool() if trusted else manager
         headers = {
             "User-Agent": self.user_agent,
             "Accept": accept or "*/*",
@@ -667,11 +732,11 @@ class Fetcher:
         }
         try:
             return self._follow(manager, call, url, headers=headers, etag=etag, last_modified=last_modified,
-                                trusted=trusted, cap=cap)
+                                trusted=trusted, cap=cap, first=first)
         finally:
-            manager.clear()
-            call.close()
             _CURRENT_CALL.reset(token)
+            call.close()
+            manager.clear()
 
     def _follow(
         self,
@@ -684,6 +749,7 @@ class Fetcher:
         last_modified: str | None,
         trusted: bool,
         cap: int,
+        first: _PinnedPoolManager,
     ) -> Response:
         conditions: dict[str, str] = {}
         if etag:
@@ -704,7 +770,8 @@ class Fetcher:
             if (redirected or not trusted) and not self.allow_private:
                 _check_addresses(target, addresses, redirected=redirected)
             log.debug("GET %s", target.shown)
-            response = self._send(manager, call, target, headers)
+            keep_alive = first is not manager and not redirected
+            response = self._send(first if keep_alive else manager, call, target, headers)
             with contextlib.closing(response):
                 status = response.status
                 if status in _REDIRECT_STATUSES:
@@ -721,6 +788,7 @@ class Fetcher:
                 if status == 304:
                     if not conditions:
                         raise HTTPStatusError(304, url=target.shown, detail="nothing was asked conditionally")
+                    response.drain_conn()  # an empty body, read out: the connection may be reused
                     return Response(
                         url=target.public,
                         status=304,
@@ -758,7 +826,7 @@ class Fetcher:
         try:
             return manager.urlopen(
                 "GET", target.public, headers=headers, redirect=False, retries=False, preload_content=False,
-                decode_content=True, timeout=urllib3.Timeout(connect=limit, read=limit),
+                decode_content=True, timeout=urllib3.Timeout(connect=limit, read=limit), release_conn=False,
             )
         except _NETWORK_ERRORS as error:
             raise self._network_error(error, call, target) from None

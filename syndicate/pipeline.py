@@ -25,7 +25,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from . import __version__
-from .config import Config, PartnerConfig, SourceConfig, packaged_templates
+from .config import Config, PartnerConfig, SourceConfig, packaged_templates, partner_module
 from .decide import Rules, Verdict
 from .errors import ConfigError, NotFound, UsageError
 from .feeds import ParsedFeed, ParseError, ParserPool, SourceContext
@@ -295,6 +295,15 @@ class Pipeline:
                         warning=parsed.warning, license=parsed.license, bad_version=False)
         return FeedOutcome(sid, "ok", entries=parsed.entries, warning=parsed.warning, state=state)
 
+    def _load_for_push(self) -> None:
+        """Load what rendering and pushing need (Jinja2, the CMS client) while feeds are being parsed:
+        the parsers are other processes, so this time would otherwise be spent waiting for them."""
+        self.renderer  # noqa: B018 (the property loads Jinja2)
+        for kind in {self.config.partners[pid].kind for pid in self.partner_ids}:
+            preload = getattr(partner_module(kind), "preload", None)
+            if preload is not None:
+                preload()
+
     def _unchanged_feed(self, sid: str, state: FeedState) -> FeedOutcome:
         """A 304 (or the same file): its entries last seen stand — or its last error, if it was broken."""
         if state.bad_version and state.last_error:
@@ -314,6 +323,8 @@ class Pipeline:
             if unconditional:  # such a read will parse for sure: let a worker start while we download
                 pool.prewarm(unconditional)
             futures = {ex.submit(self._read_feed, sid, pool): sid for sid in self.source_ids}
+            if unconditional:
+                self._load_for_push()
             for future in concurrent.futures.as_completed(futures):
                 sid = futures[future]
                 try:
@@ -325,6 +336,7 @@ class Pipeline:
                 outcomes.append(outcome)
                 self._report_feed(outcome)
                 self.progress.advance("feeds")
+        pool.release()  # parsing is over: the workers' memory goes back while we render and push
         if self._fetcher is not None:
             self._fetcher.close()
         self._record_feeds(outcomes)

@@ -358,6 +358,70 @@ def test_no_thread_outlives_a_fetch(server: HostileServer) -> None:
     assert all("process_request_thread" in thread.name for thread in new_threads), new_threads
 
 
+# ------------------------------------------------------------------------------- keep-alive
+
+
+def test_the_operators_own_urls_share_kept_alive_connections(server: HostileServer) -> None:
+    server.routes["/a"] = lambda h: h.reply(200, FEED, {"ETag": '"a"'})
+    server.routes["/b"] = lambda h: h.reply(304, b"", {"ETag": '"b"'}) if h.headers.get("If-None-Match") \
+        else h.reply(200, FEED, {"ETag": '"b"'})
+    fetcher = local_fetcher()
+    assert fetcher.get(server.url("/a"), trusted=True).body == FEED
+    assert fetcher.get(server.url("/b"), trusted=True).status == 200
+    assert fetcher.get(server.url("/b"), etag='"b"', trusted=True).status == 304  # an empty body, read out
+    assert fetcher.get(server.url("/a"), trusted=True).body == FEED
+    assert server.connections == 1
+    fetcher.close()
+
+
+def test_untrusted_urls_and_redirects_never_reuse_a_kept_connection(server: HostileServer) -> None:
+    server.routes["/feed"] = lambda h: h.reply(200, FEED)
+    server.routes["/moved"] = lambda h: h.redirect("/feed")
+    fetcher = local_fetcher()
+    fetcher.get(server.url("/feed"), trusted=True)
+    assert server.connections == 1
+    fetcher.get(server.url("/feed"))  # an image, say: a connection of its own
+    assert server.connections == 2
+    fetcher.get(server.url("/moved"), trusted=True)  # the first hop is kept alive, the redirect is not
+    assert server.connections == 3
+    strict = local_fetcher(allow_private=False)
+    strict.get(server.url("/feed"), trusted=True)
+    with pytest.raises(BlockedAddress):  # the kept connection to loopback is no way around the guard
+        strict.get(server.url("/feed"))
+    strict.close()
+    fetcher.close()
+
+
+def test_the_deadline_holds_on_a_reused_connection(server: HostileServer) -> None:
+    def fast_drip(handler: Handler) -> None:  # every read returns well within any read timeout
+        handler.send_response(200)
+        handler.send_header("Content-Length", "100")
+        handler.end_headers()
+        handler.drip(b"<" * 100, interval=0.3)
+
+    server.routes["/feed"] = lambda h: h.reply(200, FEED)
+    server.routes["/drip"] = fast_drip
+    fetcher = local_fetcher(timeout=5, deadline=1.5)
+    fetcher.get(server.url("/feed"), trusted=True)
+    error, seconds = timed(lambda: fetcher.get(server.url("/drip"), trusted=True))
+    assert server.connections == 1  # the drip came over the kept connection
+    assert isinstance(error, Timeout) and "(deadline)" in str(error)
+    assert 1.4 <= seconds < 2.5
+    assert fetcher.get(server.url("/feed"), trusted=True).body == FEED  # a fresh connection after that
+    fetcher.close()
+
+
+def test_a_finished_fetchs_deadline_cannot_touch_the_next_fetchs_connection(server: HostileServer) -> None:
+    # The connection goes back to the pool only when the fetch that used it has stopped its watchdog.
+    server.routes["/feed"] = lambda h: h.reply(200, FEED)
+    fetcher = local_fetcher(deadline=0.3)
+    for _ in range(3):
+        assert fetcher.get(server.url("/feed"), trusted=True).body == FEED
+        time.sleep(0.4)  # past the deadline of the fetch before
+    assert server.connections == 1
+    fetcher.close()
+
+
 # -------------------------------------------------------------------------------- redirects
 
 

@@ -23,11 +23,10 @@ import html as html_lib
 import re
 import threading
 import time
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import quote
 
 import jwt
-import requests
 from pydantic import field_validator
 from selectolax.lexbor import LexborHTMLParser
 
@@ -38,6 +37,10 @@ from ..redact import redact
 from .base import (Check, ImageError, PartnerDown, PartnerEdited, PublishContext, PublishError, RemoteCopy,
                    UnknownOutcome)
 from .http import CMSClient
+from .http import preload as preload  # re-exported: the pipeline loads requests early through it
+
+if TYPE_CHECKING:
+    import requests  # the CMS client's (loaded with it, when a partner is pushed to)
 
 #: Tokens live 5 minutes (Ghost refuses older ones); a new one is minted after 4.
 TOKEN_LIFETIME = 300

@@ -26,10 +26,9 @@ import html
 import ipaddress
 import re
 from collections.abc import Iterable
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import urlsplit
 
-import requests
 from pydantic import field_validator
 
 from .. import redact
@@ -39,6 +38,10 @@ from ..models import Article, Image, sha256
 from .base import (Check, ImageError, PartnerDown, PartnerEdited, PublishContext, PublishError, RemoteCopy,
                    UnknownOutcome)
 from .http import CMSClient
+from .http import preload as preload  # re-exported: the pipeline loads requests early through it
+
+if TYPE_CHECKING:
+    import requests  # the CMS client's (loaded with it, when a partner is pushed to)
 
 #: Every status a copy of ours can have on WordPress, except ``trash`` (a trashed copy counts as gone).
 LIVE_STATUSES = "publish,future,draft,pending,private"
