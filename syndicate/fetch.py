@@ -460,8 +460,7 @@ class _Call:
     connections: list[urllib3.connection.HTTPConnection] = field(default_factory=list)
     # Connections urllib3 handed back to their pool during the fetch: they go back only in close(),
     # once the watchdog can no longer shut their sockets down under another fetch.
-    returning: list[tuple[urllib3.connectionpool.HTTPConnectionPool, urllib3.connection.HTTPConnection]] = field(
-        default_factory=list)
+    returning: list[tuple[_PinnedPool, urllib3.connection.HTTPConnection]] = field(default_factory=list)
 
     def close(self) -> None:
         """Close every connection this fetch opened and stop its watchdog.
@@ -578,32 +577,27 @@ def _defer_put(pool: Any, conn: urllib3.connection.HTTPConnection | None) -> boo
     return True
 
 
-class _PinnedHTTPConnectionPool(urllib3.connectionpool.HTTPConnectionPool):
+class _PinnedPool:
+    """What both pinned connection pools add to urllib3's: the watchdog covers a reused connection,
+    and a finished one goes back to the pool only when its fetch has ended (``_Call.close``)."""
+
+    def _get_conn(self, timeout: float | None = None) -> urllib3.connection.HTTPConnection:
+        return _watch_reused(super()._get_conn(timeout))  # type: ignore[misc]
+
+    def _put_conn(self, conn: urllib3.connection.HTTPConnection | None) -> None:
+        if not _defer_put(self, conn):
+            super()._put_conn(conn)  # type: ignore[misc]
+
+    def put_back(self, conn: urllib3.connection.HTTPConnection) -> None:
+        super()._put_conn(conn)  # type: ignore[misc]
+
+
+class _PinnedHTTPConnectionPool(_PinnedPool, urllib3.connectionpool.HTTPConnectionPool):
     ConnectionCls = _PinnedHTTPConnection
 
-    def _get_conn(self, timeout: float | None = None) -> urllib3.connection.HTTPConnection:
-        return _watch_reused(super()._get_conn(timeout))
 
-    def _put_conn(self, conn: urllib3.connection.HTTPConnection | None) -> None:
-        if not _defer_put(self, conn):
-            super()._put_conn(conn)
-
-    def put_back(self, conn: urllib3.connection.HTTPConnection) -> None:
-        super()._put_conn(conn)
-
-
-class _PinnedHTTPSConnectionPool(urllib3.connectionpool.HTTPSConnectionPool):
+class _PinnedHTTPSConnectionPool(_PinnedPool, urllib3.connectionpool.HTTPSConnectionPool):
     ConnectionCls = _PinnedHTTPSConnection
-
-    def _get_conn(self, timeout: float | None = None) -> urllib3.connection.HTTPConnection:
-        return _watch_reused(super()._get_conn(timeout))
-
-    def _put_conn(self, conn: urllib3.connection.HTTPConnection | None) -> None:
-        if not _defer_put(self, conn):
-            super()._put_conn(conn)
-
-    def put_back(self, conn: urllib3.connection.HTTPConnection) -> None:
-        super()._put_conn(conn)
 
 
 class _PinnedPoolManager(urllib3.PoolManager):

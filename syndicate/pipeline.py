@@ -226,10 +226,12 @@ class Pipeline:
                              site_url=source.site_url, aliases=source.aliases, author=source.author,
                              rules=self.rewrite_rules)
 
-    def _must_download(self, sid: str) -> bool:
-        """True when the feed has no validators to send, so its body will come and be parsed."""
+    def _must_parse(self, sid: str) -> bool:
+        """True when the feed will be parsed for sure: nothing stored lets this read be recognised as
+        unchanged (no validators to send, no hash of the last body)."""
         state = self._feed_states.get(sid)
-        return not self._same_reading(sid, state) or not (state and (state.etag or state.last_modified))
+        return not self._same_reading(sid, state) or not (
+            state and (state.etag or state.last_modified or state.body_hash))
 
     def _parse_key(self, sid: str) -> str:
         """Everything besides the bytes that shapes the entries parsed from a feed."""
@@ -319,7 +321,7 @@ class Pipeline:
         pool = ParserPool() if own else self._parsers
         with contextlib.closing(pool) if own else contextlib.nullcontext(), \
                 concurrent.futures.ThreadPoolExecutor(self.config.network.concurrency) as ex:
-            unconditional = sum(1 for sid in self.source_ids if self._must_download(sid))
+            unconditional = sum(1 for sid in self.source_ids if self._must_parse(sid))
             if unconditional:  # such a read will parse for sure: let a worker start while we download
                 pool.prewarm(unconditional)
             futures = {ex.submit(self._read_feed, sid, pool): sid for sid in self.source_ids}
