@@ -16,6 +16,7 @@ from __future__ import annotations
 import concurrent.futures
 import contextlib
 import datetime as dt
+import functools
 import hashlib
 import json
 import logging
@@ -233,6 +234,7 @@ class Pipeline:
         return not self._same_reading(sid, state) or not (
             state and (state.etag or state.last_modified or state.body_hash))
 
+    @functools.cache  # noqa: B019 (one pipeline per run: the cache lives as long as the run)
     def _parse_key(self, sid: str) -> str:
         """Everything besides the bytes that shapes the entries parsed from a feed."""
         ctx = self._context(sid, self.config.sources[sid])
