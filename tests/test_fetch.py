@@ -6,11 +6,15 @@ bounded by small deadlines and caps, not by a pytest plugin; slow cases assert t
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import gzip
 import resource
+import shutil
 import socket
+import ssl
 import struct
+import subprocess
 import threading
 import time
 import tracemalloc
@@ -650,6 +654,31 @@ def server_name_indication(record: bytes) -> str | None:
             return record[position + 5 : position + 5 + name_length].decode("ascii")
         position += length
     return None
+
+
+def test_https_refuses_a_certificate_no_trusted_authority_signed(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
+    # The CA bundle is loaded only when the first HTTPS pool is made; verification must still be on.
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is not installed")
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert,
+                    "-days", "2", "-subj", "/CN=feed.example", "-addext", "subjectAltName=DNS:feed.example"],
+                   check=True, capture_output=True)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+
+    def serve_tls(sock: socket.socket, stopping: threading.Event) -> None:
+        with contextlib.suppress(OSError):
+            with context.wrap_socket(sock, server_side=True) as tls:
+                tls.recv(16384)
+                tls.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\nConnection: close\r\n\r\nfeed")
+
+    with RawServer(serve_tls) as tls_server:
+        fake_dns(monkeypatch, lambda host, n: "127.0.0.1")
+        with pytest.raises(ConnectionFailed, match="TLS error.*(?i:certificate)"):
+            Fetcher(timeout=3, deadline=3).get(f"https://feed.example:{tls_server.port}/feed", trusted=True)
+    assert tls_server.connections == 1
 
 
 def test_tls_handshake_drip_is_stopped_by_the_deadline(monkeypatch: pytest.MonkeyPatch) -> None:
