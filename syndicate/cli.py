@@ -177,12 +177,46 @@ def partners_test(ctx: Context, ids: tuple[str, ...]) -> None:
 
 
 def main() -> None:
-    """Console-script entry point."""
+    """Console-script entry point.
+
+    Once a command has finished (its store closed, its files written, its parser processes
+    reaped), the process ends at once: output and log handlers are flushed, and the interpreter's
+    own teardown (freeing every object of some 600 modules, about 0.1 s here) is skipped, as it
+    changes nothing outside the process. An unexpected exception still ends the usual way.
+    """
+    try:
+        cli(prog_name="syndicate")  # standalone mode: it always ends by raising SystemExit
+        code: int = 0
+    except SystemExit as exc:
+        code = _exit_status(exc.code)
+    except BrokenPipeError:
+        code = 141
+    _exit_now(code)
+
+
+def _exit_status(code: object) -> int:
+    if code is None:
+        return 0
+    if isinstance(code, int):
+        return code
+    print(code, file=sys.stderr)  # what Python does with sys.exit("message")
+    return 1
+
+
+def _exit_now(code: int) -> NoReturn:
     import os
 
+    if "logging" in sys.modules:
+        import logging
+
+        logging.shutdown()
     try:
-        cli(prog_name="syndicate")
+        sys.stdout.flush()
     except BrokenPipeError:
         # The reader of our output went away (`| head`): stop quietly, as other tools do.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        sys.exit(141)
+        code = 141
+    try:
+        sys.stderr.flush()
+    except OSError:
+        pass
+    os._exit(code)
