@@ -88,30 +88,40 @@ def run_sync(config: Config, *, sources: Iterable[str], partners: Iterable[str],
     import contextlib
 
     from .feeds import ParserPool
+    from .locking import StoreLock, lock_path_for
 
     parsers = ParserPool()
     state_file = config.state_file
     if state_file is not None and not state_file.exists():
         # A first run parses every feed: start the parser processes now, so that their start-up
-        # (importing feedparser) runs on another core while this process loads the store.
+        # (importing feedparser) runs on another core while this process loads the rest.
         parsers.prewarm(len(config.sources))
+    lock = store = pipeline = None
     try:
-        from .pipeline import Pipeline
+        from .pipeline import Pipeline  # not the store: SQLAlchemy is loaded below, while feeds are read
 
-        store = _open_store(config, readonly=dry_run)
-        if store is not None and not dry_run:
-            store.lock(wait=wait)
-        try:
-            show_bars = _is_terminal() and verbosity >= 0 and sys.stderr.isatty()
-            progress = RichProgress() if show_bars else None
-            pipeline = Pipeline(config, store, sources=sources, partners=partners, dry_run=dry_run,
-                                overwrite=overwrite, progress=progress, parsers=parsers)
-            with progress if progress is not None else contextlib.nullcontext():
-                report = pipeline.sync()
-        finally:
-            if store is not None:
-                store.close()
+        if state_file is not None and not dry_run:
+            lock = StoreLock.acquire(lock_path_for(state_file), wait=wait)
+        first_run = state_file is not None and not state_file.exists()  # (once the lock is ours)
+        show_bars = _is_terminal() and verbosity >= 0 and sys.stderr.isatty()
+        progress = RichProgress() if show_bars else None
+        pipeline = Pipeline(config, None, sources=sources, partners=partners, dry_run=dry_run,
+                            overwrite=overwrite, progress=progress, parsers=parsers)
+        with progress if progress is not None else contextlib.nullcontext():
+            if first_run:  # no stored validators to wait for: the reads start before the store loads
+                pipeline.start_fetch(states={})
+            store = _open_store(config, readonly=dry_run)
+            if store is not None and not dry_run and lock is None:
+                store.lock(wait=wait)  # a store that is not a file says here that it has no lock
+            pipeline.store = store
+            report = pipeline.sync()
     finally:
+        if pipeline is not None:
+            pipeline.close()
+        if store is not None:
+            store.close()
+        if lock is not None:
+            lock.release()
         parsers.close()
     _show_sync(report, config, verbosity)
     return report.exit_code

@@ -23,7 +23,7 @@ import logging
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from . import __version__
 from .config import Config, PartnerConfig, SourceConfig, packaged_templates, partner_module
@@ -35,8 +35,11 @@ from .publishers import make_publisher
 from .publishers.base import (FetchedImage, ImageError, PartnerDown, PartnerEdited, Publisher, PublishContext,
                               PublishError, RemoteCopy, UnknownOutcome)
 from .redact import redact
-from .store import FAILED, HELD, INTENT, OK, PENDING, WITHDRAWN, Delivery, FeedState, Store
+from .records import FAILED, HELD, INTENT, OK, PENDING, WITHDRAWN, Delivery, FeedState
 from .urls import slug_from_url
+
+if TYPE_CHECKING:
+    from .store import Store
 
 log = logging.getLogger("syndicate")
 
@@ -155,6 +158,18 @@ class Planned:
     render_key: str | None = None
 
 
+@dataclass
+class _Fetching:
+    """The reads of one run's feeds, once started."""
+
+    pool: ParserPool
+    own: bool  # the pool is this run's own (closed when the reads are collected)
+    executor: concurrent.futures.ThreadPoolExecutor
+    futures: dict[concurrent.futures.Future[FeedOutcome], str]
+    parses: bool  # some feed will be parsed for sure
+    collected: bool = False
+
+
 class Pipeline:
     """One run of syndicate over a config and a store."""
 
@@ -177,6 +192,7 @@ class Pipeline:
         self.overwrite = list(overwrite)
         self._fetcher: Any = None
         self._fetcher_lock = threading.Lock()
+        self._fetching: _Fetching | None = None
         self.report = RunReport(dry_run=dry_run)
         self._entries_cache: dict[str, list[tuple[Entry, dt.datetime | None]]] | None = None
         self._outcomes: list[FeedOutcome] = []
@@ -314,23 +330,39 @@ class Pipeline:
             return FeedOutcome(sid, "failed", error=state.last_error, state=replace(state, failures=state.failures + 1))
         return FeedOutcome(sid, "not-modified", state=replace(state, failures=0, last_error=None))
 
-    def fetch(self) -> list[FeedOutcome]:
-        """Fetch and parse every selected feed, concurrently; record outcomes unless this is a dry run."""
-        outcomes: list[FeedOutcome] = []
-        self._feed_states = self.store.feed_states() if self.store else {}  # one query, not one per feed
+    def start_fetch(self, states: dict[str, FeedState] | None = None) -> None:
+        """Start reading every selected feed and return at once; ``fetch`` collects the outcomes.
+
+        Downloads run in threads and parsing in the parser processes, so a caller can load the store
+        meanwhile. ``states``: the feeds' stored states when the store is not open yet (on a first
+        run there are none); by default they are read from the store."""
+        if self._fetching is not None:
+            return
+        if states is None:
+            states = self.store.feed_states() if self.store else {}  # one query, not one per feed
+        self._feed_states = states
         self.progress.start("feeds", len(self.source_ids))
         own = self._parsers is None
         pool = ParserPool() if own else self._parsers
-        with contextlib.closing(pool) if own else contextlib.nullcontext(), \
-                concurrent.futures.ThreadPoolExecutor(self.config.network.concurrency) as ex:
-            unconditional = sum(1 for sid in self.source_ids if self._must_parse(sid))
-            if unconditional:  # such a read will parse for sure: let a worker start while we download
-                pool.prewarm(unconditional)
-            futures = {ex.submit(self._read_feed, sid, pool): sid for sid in self.source_ids}
-            if unconditional:
+        assert pool is not None
+        executor = concurrent.futures.ThreadPoolExecutor(self.config.network.concurrency)
+        unconditional = sum(1 for sid in self.source_ids if self._must_parse(sid))
+        if unconditional:  # such a read will parse for sure: let a worker start while we download
+            pool.prewarm(unconditional)
+        futures = {executor.submit(self._read_feed, sid, pool): sid for sid in self.source_ids}
+        self._fetching = _Fetching(pool, own, executor, futures, parses=unconditional > 0)
+
+    def fetch(self) -> list[FeedOutcome]:
+        """Fetch and parse every selected feed, concurrently; record outcomes unless this is a dry run."""
+        self.start_fetch()
+        fetching = self._fetching
+        assert fetching is not None
+        outcomes: list[FeedOutcome] = []
+        with contextlib.closing(fetching.pool) if fetching.own else contextlib.nullcontext(), fetching.executor:
+            if fetching.parses:
                 self._load_for_push()
-            for future in concurrent.futures.as_completed(futures):
-                sid = futures[future]
+            for future in concurrent.futures.as_completed(fetching.futures):
+                sid = fetching.futures[future]
                 try:
                     outcome = future.result()
                 except Exception as exc:  # a bug must not take the other feeds down
@@ -340,15 +372,30 @@ class Pipeline:
                 outcomes.append(outcome)
                 self._report_feed(outcome)
                 self.progress.advance("feeds")
-        pool.release()  # parsing is over: the workers' memory goes back while we render and push
-        if self._fetcher is not None:
-            self._fetcher.close()
+        fetching.collected = True
+        fetching.pool.release()  # parsing is over: the workers' memory goes back while we render and push
+        self._close_fetcher()  # its kept-alive connections to the feeds; an image fetch makes a new one
         self._record_feeds(outcomes)
         outcomes.sort(key=lambda o: self.source_ids.index(o.source))
         self.report.feeds = outcomes
         self._outcomes = outcomes
         self._entries_cache = None  # loaded when first needed: a run where nothing changed may not need them
         return outcomes
+
+    def close(self) -> None:
+        """Stop reads that were started and never collected (the run failed before it got to them)."""
+        fetching, self._fetching = self._fetching, None
+        if fetching is not None and not fetching.collected:
+            fetching.executor.shutdown(wait=True, cancel_futures=True)
+            if fetching.own:
+                fetching.pool.close()
+        self._close_fetcher()
+
+    def _close_fetcher(self) -> None:
+        with self._fetcher_lock:
+            fetcher, self._fetcher = self._fetcher, None
+        if fetcher is not None:
+            fetcher.close()
 
     @property
     def _entries(self) -> dict[str, list[tuple[Entry, dt.datetime | None]]]:

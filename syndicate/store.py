@@ -12,13 +12,11 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import fcntl
 import json
-import os
 import threading
 import time
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, fields
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +24,11 @@ from sqlalchemy import (Boolean, Column, Integer, MetaData, String, Table, Text,
                         select, text)
 from sqlalchemy.engine import Connection, Engine
 
-from .errors import ConfigError, LockedError
+from .errors import ConfigError
+from .locking import StoreLock, lock_path_for
 from .models import Entry, from_iso, iso
+from .records import (FAILED, HELD, INTENT, OK, PENDING, WITHDRAWN, Delivery,  # noqa: F401 (re-exported)
+                      FeedState)
 
 SCHEMA_VERSION = 2
 
@@ -114,78 +115,6 @@ media = Table(
     Column("created_at", Text),
 )
 
-#: Delivery states.
-PENDING = "pending"       # due: no copy yet, or an update still to push; retried every run
-INTENT = "intent"         # a remote write was about to be sent; its outcome is unknown until reconciled
-OK = "ok"                 # the copy exists and holds what we last pushed
-HELD = "held"             # the partner edited the copy; our update waits for an editor
-WITHDRAWN = "withdrawn"   # unpublished; sticks
-FAILED = "failed"         # kept failing past [delivery] give_up_after_hours: shown loudly, still retried every run
-
-
-@dataclass
-class Delivery:
-    """One row of the ledger: entry × partner."""
-
-    partner: str
-    source: str
-    guid: str
-    state: str = PENDING
-    intent: str | None = None
-    slug: str | None = None
-    remote_id: str | None = None
-    remote_url: str | None = None
-    remote_status: str | None = None
-    remote_version: str | None = None
-    remote_hash: str | None = None
-    pushed_hash: str | None = None
-    render_key: str | None = None
-    entry_url: str | None = None
-    title: str | None = None
-    permission: str | None = None
-    created_at: str | None = None
-    pushed_at: str | None = None
-    attempts: int = 0
-    last_error: str | None = None
-    failing_since: str | None = None
-    note: str | None = None
-    updated_at: str | None = None
-
-    @property
-    def has_copy(self) -> bool:
-        """A copy exists (or may exist) on the partner and is not withdrawn."""
-        return self.remote_id is not None and self.state != WITHDRAWN
-
-    def as_json(self) -> dict[str, Any]:
-        """One object of ``status --json``."""
-        return {
-            "partner": self.partner, "source": self.source, "guid": self.guid, "entry": self.entry_url,
-            "title": self.title, "state": self.state, "slug": self.slug, "remote_id": self.remote_id,
-            "url": self.remote_url, "remote_status": self.remote_status, "attempts": self.attempts,
-            "last_error": self.last_error, "pushed_at": self.pushed_at, "permission": self.permission,
-            "note": self.note,
-        }
-
-
-@dataclass
-class FeedState:
-    """What we know of one source's feed."""
-
-    source: str
-    url: str | None = None
-    etag: str | None = None
-    last_modified: str | None = None
-    fetched_at: str | None = None
-    ok_at: str | None = None
-    last_error: str | None = None
-    failures: int = 0
-    warning: str | None = None
-    license: str | None = None
-    bad_version: bool = False
-    body_hash: str | None = None
-    parse_key: str | None = None
-
-
 _FEED_FIELDS = tuple(f.name for f in fields(FeedState))
 
 
@@ -203,7 +132,7 @@ class Store:
             path = Path(url[len("sqlite:///"):])
             if create:
                 path.parent.mkdir(parents=True, exist_ok=True)
-            self.lock_path = path.with_name(path.name + ".lock")
+            self.lock_path = lock_path_for(path)
         try:
             self.engine: Engine = create_engine(url, future=True)
         except Exception as exc:
@@ -212,7 +141,7 @@ class Store:
             event.listen(self.engine, "connect", _sqlite_pragmas)
         self._upserts: dict[str, Any] = {}
         self._local = threading.local()  # one transaction per thread (fetch threads read feed state)
-        self._lock_fd: int | None = None
+        self._lock: StoreLock | None = None
         if create:
             self._migrate()
 
@@ -254,35 +183,17 @@ class Store:
 
     # --- the sync lock ------------------------------------------------------------------------
 
-    def lock(self, wait: bool = False, lock_path: Path | None = None) -> None:
+    def lock(self, wait: bool = False) -> None:
         """Take the store's exclusive lock, or raise LockedError (exit 75) when another run holds it."""
-        path = lock_path or self.lock_path
-        if path is None:
+        if self.lock_path is None:
             raise ConfigError("state.url: no lock file location for this store")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
-        except BlockingIOError:
-            try:
-                holder = os.read(fd, 64).decode(errors="replace").strip()
-            except OSError:
-                holder = ""
-            os.close(fd)
-            who = f" (pid {holder})" if holder.isdigit() else ""
-            raise LockedError(f"another syndicate sync is running on this state store{who}; "
-                              f"try again when it has finished, or use --wait") from None
-        os.ftruncate(fd, 0)
-        os.write(fd, str(os.getpid()).encode())
-        self._lock_fd = fd
+        self._lock = StoreLock.acquire(self.lock_path, wait=wait)
 
     def unlock(self) -> None:
         """Release the lock if held."""
-        if self._lock_fd is not None:
-            with contextlib.suppress(OSError):
-                fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
-                os.close(self._lock_fd)
-            self._lock_fd = None
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
 
     # --- feeds --------------------------------------------------------------------------------
 

@@ -135,3 +135,27 @@ def test_a_store_of_schema_1_is_migrated_in_place(tmp_path: Path) -> None:
         assert store.feed_states()["blog"].etag == '"v1"'
     finally:
         store.close()
+
+
+def test_a_featured_image_can_be_fetched_after_the_feeds_were_read(tmp_path: Path) -> None:
+    # The fetch stage closes its kept-alive connections when it ends; images are fetched later, when
+    # a partner with a media library is pushed to, and must not find the downloader closed.
+    png = (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x02\x00\x00\x00"
+           b"\x90wS\xde\x00\x00\x00\x0cIDATx\x9cc\xf8\xcf\xc0\x00\x00\x03\x01\x01\x00\xc9\xfe\x92\xef"
+           b"\x00\x00\x00\x00IEND\xaeB`\x82")
+    with HostileServer() as server:
+        server.routes["/feed"] = lambda h: h.reply(200, FEED.format(title="A post").encode(),
+                                                   {"Content-Type": "application/rss+xml"})
+        server.routes["/image.png"] = lambda h: h.reply(200, png, {"Content-Type": "image/png"})
+        config_path = write_config(tmp_path, server.url("/feed"))
+        config_path.write_text(config_path.read_text() + "\n[network]\nallow_private = true\n")
+        config = load_config(config_path)
+        store = Store(config.state_url)
+        try:
+            pipeline = Pipeline(config, store)
+            assert [o.status for o in pipeline.fetch()] == ["ok"]
+            image = pipeline._fetch_image(server.url("/image.png"))
+        finally:
+            pipeline.close()
+            store.close()
+    assert image.data == png
