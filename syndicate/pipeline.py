@@ -1058,7 +1058,9 @@ class Pipeline:
         d.permission = planned.verdict.permission.describe() if planned.verdict.permission else None
         d.last_error = d.failing_since = None
         d.attempts = 0
-        self.store.put(d)
+        # Written with the next delivery's intent (one commit per delivery): lost in a crash, it is
+        # found again from the intent on disk, and the copy is adopted, not sent twice.
+        self.store.put(d, durable=not _needs_intent(publisher))
         for warning in remote.warnings:
             self.report.warnings.append(f"{partner.id}: {warning}")
             log.warning("%s: %s", partner.id, warning)

@@ -141,6 +141,8 @@ class Store:
             event.listen(self.engine, "connect", _sqlite_pragmas)
         self._upserts: dict[str, Any] = {}
         self._local = threading.local()  # one transaction per thread (fetch threads read feed state)
+        self._pending: list[dict[str, Any]] = []  # ledger rows put with durable=False, not yet written
+        self._pending_lock = threading.Lock()
         self._lock: StoreLock | None = None
         if create:
             self._migrate()
@@ -169,15 +171,27 @@ class Store:
         if current is not None:
             yield current
             return
-        with self.engine.begin() as conn:
-            self._local.conn = conn
-            try:
-                yield conn
-            finally:
-                self._local.conn = None
+        with self._pending_lock:
+            pending, self._pending = self._pending, []
+        try:
+            with self.engine.begin() as conn:
+                self._local.conn = conn
+                try:
+                    if pending:
+                        conn.execute(self._upsert(deliveries), pending)
+                    yield conn
+                finally:
+                    self._local.conn = None
+        except BaseException:
+            with self._pending_lock:  # not written after all: the next transaction writes them
+                self._pending[:0] = pending
+            raise
 
     def close(self) -> None:
-        """Release the lock and the connections."""
+        """Write what waits to be written; release the lock and the connections."""
+        if self._pending:
+            with self.transaction():
+                pass
         self.unlock()
         self.engine.dispose()
 
@@ -314,13 +328,23 @@ class Store:
             )).mappings().first()
         return Delivery(**row) if row else None
 
-    def put(self, delivery: Delivery) -> None:
-        """Insert or replace a ledger row (committed at once unless inside ``transaction``)."""
+    def put(self, delivery: Delivery, *, durable: bool = True) -> None:
+        """Insert or replace a ledger row (committed at once unless inside ``transaction``).
+
+        ``durable=False``: the row may wait for this store's next transaction, of any kind (``close``
+        makes one), and is written first in it; reads always see it. For an outcome whose loss in a
+        crash costs only a reconciliation: the write's intent is on disk, so the next run looks for
+        the copy before it sends anything. It saves a commit (an fsync) per delivery."""
         delivery.updated_at = _now()
         if delivery.created_at is None:
             delivery.created_at = delivery.updated_at
+        row = {f.name: getattr(delivery, f.name) for f in fields(Delivery)}
+        if not durable and getattr(self._local, "conn", None) is None:
+            with self._pending_lock:
+                self._pending.append(row)
+            return
         with self.transaction() as conn:
-            conn.execute(self._upsert(deliveries), [{f.name: getattr(delivery, f.name) for f in fields(Delivery)}])
+            conn.execute(self._upsert(deliveries), [row])
 
     def _upsert(self, table: Table) -> Any:
         """One statement that inserts a row or replaces the row with the same key (built once per table).
