@@ -107,6 +107,14 @@ def run_sync(config: Config, *, sources: Iterable[str], partners: Iterable[str],
         progress = RichProgress() if show_bars else None
         pipeline = Pipeline(config, None, sources=sources, partners=partners, dry_run=dry_run,
                             overwrite=overwrite, progress=progress, parsers=parsers)
+        if state_file is not None and not first_run:
+            # The downloads go to a forked process while this one loads the store: before the
+            # progress bars, whose thread would make a fork unsafe.
+            from .records import peek_feed_states
+
+            states = peek_feed_states(state_file)
+            if states is not None:
+                pipeline.prefetch(states)
         with progress if progress is not None else contextlib.nullcontext():
             if first_run:  # no stored validators to wait for: the reads start before the store loads
                 pipeline.start_fetch(states={})

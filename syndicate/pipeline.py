@@ -31,6 +31,7 @@ from .decide import Rules, Verdict
 from .errors import ConfigError, NotFound, UsageError
 from .feeds import ParsedFeed, ParseError, ParserPool, SourceContext
 from .models import Article, Decision, Entry, RewriteRules, from_iso, iso, sha256
+from .prefetch import Job, Prefetch, Reading
 from .publishers import make_publisher
 from .publishers.base import (FetchedImage, ImageError, PartnerDown, PartnerEdited, Publisher, PublishContext,
                               PublishError, RemoteCopy, UnknownOutcome)
@@ -193,6 +194,7 @@ class Pipeline:
         self._fetcher: Any = None
         self._fetcher_lock = threading.Lock()
         self._fetching: _Fetching | None = None
+        self._prefetch: Prefetch | None = None
         self.report = RunReport(dry_run=dry_run)
         self._entries_cache: dict[str, list[tuple[Entry, dt.datetime | None]]] | None = None
         self._outcomes: list[FeedOutcome] = []
@@ -231,12 +233,15 @@ class Pipeline:
     def fetcher(self) -> Any:
         with self._fetcher_lock:
             if self._fetcher is None:
-                from .fetch import Fetcher
-
-                net = self.config.network
-                self._fetcher = Fetcher(timeout=net.timeout, deadline=net.deadline, max_bytes=net.max_bytes,
-                                        allow_private=net.allow_private, user_agent=USER_AGENT)
+                self._fetcher = self._new_fetcher()
             return self._fetcher
+
+    def _new_fetcher(self) -> Any:
+        from .fetch import Fetcher
+
+        net = self.config.network
+        return Fetcher(timeout=net.timeout, deadline=net.deadline, max_bytes=net.max_bytes,
+                       allow_private=net.allow_private, user_agent=USER_AGENT)
 
     def _context(self, sid: str, source: SourceConfig) -> SourceContext:
         return SourceContext(source=sid, feed_url=None if source.is_local_file else source.feed,
@@ -285,13 +290,11 @@ class Pipeline:
                     return self._unchanged_feed(sid, state)
                 validators = {"etag": digest, "last_modified": None}
             else:
-                response = self.fetcher.get(source.feed, etag=state.etag if same else None,
-                                            last_modified=state.last_modified if same else None, trusted=True)
-                if response.status == 304:
+                reading = self._download(self._job(sid, state))
+                if reading.status == 304:
                     return self._unchanged_feed(sid, state)
-                data = response.body
-                content_type = response.headers.get("Content-Type")
-                validators = {"etag": response.etag, "last_modified": response.last_modified}
+                data, content_type = reading.body, reading.content_type
+                validators = {"etag": reading.etag, "last_modified": reading.last_modified}
         except (FetchError, ParseError) as exc:
             reason = redact(str(exc))
             return FeedOutcome(sid, "failed", error=reason,
@@ -314,6 +317,34 @@ class Pipeline:
         state = replace(state, **validators, url=source.feed, ok_at=iso(self.now), last_error=None, failures=0,
                         warning=parsed.warning, license=parsed.license, bad_version=False)
         return FeedOutcome(sid, "ok", entries=parsed.entries, warning=parsed.warning, state=state)
+
+    def _job(self, sid: str, state: FeedState | None) -> Job:
+        """The download of a feed: its URL, and the validators stored with entries read with these settings."""
+        same = self._same_reading(sid, state)
+        return Job(sid, self.config.sources[sid].feed, state.etag if same and state else None,
+                   state.last_modified if same and state else None)
+
+    def _download(self, job: Job) -> Reading:
+        """The reading of a feed: the one the download process made for this exact request, else our own."""
+        from .fetch import FetchError
+
+        reading = self._prefetch.take(job) if self._prefetch is not None else None
+        if reading is None:
+            response = self.fetcher.get(job.url, etag=job.etag, last_modified=job.last_modified, trusted=True)
+            return Reading(status=response.status, body=response.body,
+                           content_type=response.headers.get("Content-Type"), etag=response.etag,
+                           last_modified=response.last_modified)
+        if reading.error is not None:
+            raise FetchError(reading.error)
+        return reading
+
+    def prefetch(self, states: dict[str, FeedState]) -> None:
+        """Start the feeds' downloads in a forked process before the store is loaded (see prefetch.py),
+        with the validators ``states`` give; nothing when a fork is not safe here."""
+        jobs = [self._job(sid, states.get(sid)) for sid in self.source_ids
+                if not self.config.sources[sid].is_local_file]
+        self._prefetch = Prefetch.start(jobs, self._new_fetcher, self.config.network.concurrency,
+                                        patience=self.config.network.deadline)
 
     def _load_for_push(self) -> None:
         """Load what rendering and pushing need (Jinja2, the CMS client) while feeds are being parsed:
@@ -373,6 +404,7 @@ class Pipeline:
                 self._report_feed(outcome)
                 self.progress.advance("feeds")
         fetching.collected = True
+        self._end_prefetch()
         fetching.pool.release()  # parsing is over: the workers' memory goes back while we render and push
         self._close_fetcher()  # its kept-alive connections to the feeds; an image fetch makes a new one
         self._record_feeds(outcomes)
@@ -389,7 +421,13 @@ class Pipeline:
             fetching.executor.shutdown(wait=True, cancel_futures=True)
             if fetching.own:
                 fetching.pool.close()
+        self._end_prefetch()
         self._close_fetcher()
+
+    def _end_prefetch(self) -> None:
+        prefetch, self._prefetch = self._prefetch, None
+        if prefetch is not None:
+            prefetch.close()
 
     def _close_fetcher(self) -> None:
         with self._fetcher_lock:

@@ -6,7 +6,10 @@ and SQLAlchemy are.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import contextlib
+import sqlite3
+from dataclasses import dataclass, fields
+from pathlib import Path
 from typing import Any
 
 #: Delivery states.
@@ -79,3 +82,23 @@ class FeedState:
     bad_version: bool = False
     body_hash: str | None = None
     parse_key: str | None = None
+
+
+def peek_feed_states(database: Path) -> dict[str, FeedState] | None:
+    """The feeds' stored states, read from a SQLite store with the standard library's driver, before
+    SQLAlchemy is loaded; None when they cannot be read so (the store, once open, says why).
+
+    Only a hint for downloads started early (see prefetch.py): what is used is what the store says."""
+    try:
+        with contextlib.closing(sqlite3.connect(database, timeout=10)) as db:
+            db.row_factory = sqlite3.Row
+            rows = db.execute("SELECT * FROM feeds").fetchall()
+    except sqlite3.Error:
+        return None
+    names = {f.name for f in fields(FeedState)}
+    states = {}
+    for row in rows:
+        values = {key: row[key] for key in row.keys() if key in names}
+        values["bad_version"] = bool(values.get("bad_version"))
+        states[row["source"]] = FeedState(**values)
+    return states
