@@ -32,6 +32,15 @@ def python(code: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
                           cwd=REPO, timeout=timeout)
 
 
+def sync_command(config: Path, feed_url: str) -> list[str]:
+    """Write a config with one source and a files partner; the command that syncs it, as cron runs it."""
+    config.write_text(
+        '[partners.mag]\nname = "Mag"\nkind = "files"\npath = "out"\nbase_url = "https://mag.example"\n\n'
+        f'[sources.blog]\nname = "Blog"\nsite_url = "https://blog.example"\nfeed = "{feed_url}"\n'
+        'license = "CC-BY-4.0"\n')
+    return [sys.executable, "-m", "syndicate", "--config", str(config), "sync"]
+
+
 def with_validators(h: Handler) -> None:
     if h.headers.get("If-None-Match") == '"v1"':
         h.reply(304, b"", {"ETag": '"v1"'})
@@ -98,11 +107,7 @@ def test_the_child_does_not_hold_the_lock_after_its_parent_was_killed(tmp_path: 
     config = tmp_path / "syndicate.toml"
     with HostileServer() as server:
         server.routes["/feed"] = feed
-        config.write_text(
-            '[partners.mag]\nname = "Mag"\nkind = "files"\npath = "out"\nbase_url = "https://mag.example"\n\n'
-            f'[sources.blog]\nname = "Blog"\nsite_url = "https://blog.example"\nfeed = "{server.url("/feed")}"\n'
-            'license = "CC-BY-4.0"\n')
-        command = [sys.executable, "-m", "syndicate", "--config", str(config), "sync"]
+        command = sync_command(config, server.url("/feed"))
         first = subprocess.run(command, capture_output=True, text=True, cwd=REPO, timeout=60)
         assert first.returncode == 0, first.stderr  # the store exists now: the next run forks
         slow.set()
@@ -138,11 +143,7 @@ def test_a_sync_downloads_each_feed_once_and_uses_what_the_child_read(tmp_path: 
     config = tmp_path / "syndicate.toml"
     with HostileServer() as server:
         server.routes["/feed"] = feed
-        config.write_text(
-            '[partners.mag]\nname = "Mag"\nkind = "files"\npath = "out"\nbase_url = "https://mag.example"\n\n'
-            f'[sources.blog]\nname = "Blog"\nsite_url = "https://blog.example"\nfeed = "{server.url("/feed")}"\n'
-            'license = "CC-BY-4.0"\n')
-        command = [sys.executable, "-m", "syndicate", "--config", str(config), "sync"]
+        command = sync_command(config, server.url("/feed"))
         runs = []
         for title in (b"A post", b"A post", b"A retitled post"):
             body["title"] = title
