@@ -251,10 +251,9 @@ class Config(Model):
     @property
     def state_file(self) -> Path | None:
         """The SQLite file of the store, when the store is one (None for :memory: or a server)."""
-        url = self.state_url
-        if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
-            return Path(url[len("sqlite:///"):])
-        return None
+        from .locking import sqlite_file
+
+        return sqlite_file(self.state_url)
 
     @property
     def state_url(self) -> str:

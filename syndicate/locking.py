@@ -1,4 +1,4 @@
-"""The lock that keeps two runs that write the same state store apart.
+"""The lock that keeps two runs that write the same state store apart (and where a SQLite store's file is).
 
 An ``flock`` on a file beside the database: the kernel releases it when its holder dies, ``kill -9``
 included, so a stale lock never blocks. Taking it needs nothing but the store's path, so a run
@@ -13,6 +13,13 @@ import os
 from pathlib import Path
 
 from .errors import LockedError
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The file a store URL names, when the store is a SQLite file (None for ``:memory:`` or a server)."""
+    if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
+        return Path(url[len("sqlite:///"):])
+    return None
 
 
 def lock_path_for(database: Path) -> Path:

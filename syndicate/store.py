@@ -25,7 +25,7 @@ from sqlalchemy import (Boolean, Column, Integer, MetaData, String, Table, Text,
 from sqlalchemy.engine import Connection, Engine
 
 from .errors import ConfigError
-from .locking import StoreLock, lock_path_for
+from .locking import StoreLock, lock_path_for, sqlite_file
 from .models import Entry, from_iso, iso
 from .records import (FAILED, HELD, INTENT, OK, PENDING, WITHDRAWN, Delivery,  # noqa: F401 (re-exported)
                       FeedState)
@@ -116,6 +116,7 @@ media = Table(
 )
 
 _FEED_FIELDS = tuple(f.name for f in fields(FeedState))
+_DELIVERY_FIELDS = tuple(f.name for f in fields(Delivery))
 
 
 def _now() -> str:
@@ -128,8 +129,8 @@ class Store:
     def __init__(self, url: str, *, create: bool = True) -> None:
         self.url = url
         self.lock_path: Path | None = None
-        if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
-            path = Path(url[len("sqlite:///"):])
+        path = sqlite_file(url)
+        if path is not None:
             if create:
                 path.parent.mkdir(parents=True, exist_ok=True)
             self.lock_path = lock_path_for(path)
@@ -338,7 +339,7 @@ class Store:
         delivery.updated_at = _now()
         if delivery.created_at is None:
             delivery.created_at = delivery.updated_at
-        row = {f.name: getattr(delivery, f.name) for f in fields(Delivery)}
+        row = {name: getattr(delivery, name) for name in _DELIVERY_FIELDS}
         if not durable and getattr(self._local, "conn", None) is None:
             with self._pending_lock:
                 self._pending.append(row)
@@ -416,6 +417,7 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
 
 def open_readonly(url: str) -> Store | None:
     """The store for commands that change nothing (None when it was never created)."""
-    if url.startswith("sqlite:///") and url != "sqlite:///:memory:" and not Path(url[len("sqlite:///"):]).exists():
+    path = sqlite_file(url)
+    if path is not None and not path.exists():
         return None
     return Store(url, create=True)
