@@ -34,7 +34,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -44,6 +44,7 @@ import requests
 from click.testing import CliRunner, Result
 
 from .conftest import REPO
+from .fakes import LoopbackServer
 from .integration.fault_proxy import FaultProxy
 
 PART1 = "https://www.easierinc.com/radical-models-of-organising/"
@@ -150,7 +151,7 @@ class Counting:
         return [c for c in self.calls if urlsplit(c[1]).netloc == host]
 
 
-class FakeCMS:
+class FakeCMS(LoopbackServer):
     """A tiny server on 127.0.0.1: ``handler(request) -> (status, headers, body)``; counts what it saw."""
 
     def __init__(self, handler: Callable[[BaseHTTPRequestHandler, bytes], tuple[int, dict[str, str], bytes]]) -> None:
@@ -175,16 +176,7 @@ class FakeCMS:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(10)
+        super().__init__(Handler)
 
 
 def wp_json(status: int, data: Any, headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:

@@ -29,18 +29,18 @@ import signal
 import struct
 import subprocess
 import sys
-import threading
 import time
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
 
+from ..fakes import LoopbackServer
 from .fault_proxy import FaultProxy
 from .wordpress_server import WordPressSite
 
@@ -105,7 +105,7 @@ def png(width: int, height: int, rgb: tuple[int, int, int]) -> bytes:
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b"")
 
 
-class ImageServer:
+class ImageServer(LoopbackServer):
     """The override's image and Part 4's own, served from 127.0.0.1."""
 
     IMAGES = {"/network.png": png(16, 10, (30, 90, 200)), "/leadership.png": png(12, 8, (200, 60, 30))}
@@ -128,16 +128,7 @@ class ImageServer:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(10)
+        super().__init__(Handler)
 
 
 @pytest.fixture()
