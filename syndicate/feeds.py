@@ -13,6 +13,7 @@ from __future__ import annotations
 import calendar
 import datetime as dt
 import hashlib
+import io
 import os
 import re
 import subprocess
@@ -228,7 +229,11 @@ def parse_bytes(data: bytes, ctx: SourceContext) -> ParsedFeed:
     headers = {"content-location": ctx.feed_url} if ctx.feed_url else {}
     if ctx.content_type:
         headers["content-type"] = ctx.content_type
-    parsed = feedparser.parse(data, response_headers=headers, sanitize_html=False, resolve_relative_uris=False)
+    # A stream, never the bytes themselves: given bytes or a str, feedparser first tries them as a
+    # path to open (and a str as a URL to fetch), so a feed whose whole body is `/srv/x/private.xml`
+    # would be read from disk. Only our fetcher reads anything; feedparser only parses.
+    parsed = feedparser.parse(io.BytesIO(data), response_headers=headers, sanitize_html=False,
+                              resolve_relative_uris=False)
     feed = parsed.get("feed", {})
     problem = None
     exc = parsed.get("bozo_exception")
