@@ -177,55 +177,5 @@ def partners_test(ctx: Context, ids: tuple[str, ...]) -> None:
 
 
 def main() -> None:
-    """Console-script entry point.
-
-    Once a command has finished (its store closed, its files written, its parser processes
-    reaped), the process ends at once: output and log handlers are flushed, and the interpreter's
-    own teardown (freeing every object of some 600 modules, about 0.1 s here) is skipped, as it
-    changes nothing outside the process. An unexpected exception still ends the usual way, and so
-    does a run under a profiler or a coverage tool (they write their reports at exit).
-    """
-    import gc
-
-    # Start-up creates some 400,000 objects that live as long as the process (modules, classes, the
-    # config's and the store's schemas); at the default threshold (700) the collector walks them
-    # about 140 times, a tenth of a no-change sync. A larger first generation finds the same garbage.
-    gc.set_threshold(10_000, 20, 20)
-    try:
-        cli(prog_name="syndicate")  # standalone mode: it always ends by raising SystemExit
-        code: int = 0
-    except SystemExit as exc:
-        code = _exit_status(exc.code)
-    except BrokenPipeError:
-        code = 141
-    _exit_now(code)
-
-
-def _exit_status(code: object) -> int:
-    if code is None:
-        return 0
-    if isinstance(code, int):
-        return code
-    print(code, file=sys.stderr)  # what Python does with sys.exit("message")
-    return 1
-
-
-def _exit_now(code: int) -> NoReturn:
-    import os
-
-    if "logging" in sys.modules:
-        import logging
-
-        logging.shutdown()
-    try:
-        sys.stdout.flush()
-    except BrokenPipeError:
-        # The reader of our output went away (`| head`): stop quietly, as other tools do.
-        code = 141
-    try:
-        sys.stderr.flush()
-    except OSError:
-        pass
-    if sys.gettrace() is not None or sys.getprofile() is not None:
-        sys.exit(code)  # a profiler or coverage tool is watching: it writes its report at exit
-    os._exit(code)
+    """Console-script entry point."""
+    cli(prog_name="syndicate")

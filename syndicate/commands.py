@@ -87,41 +87,22 @@ def run_sync(config: Config, *, sources: Iterable[str], partners: Iterable[str],
     """``syndicate sync``: returns the exit code."""
     import contextlib
 
-    from .feeds import ParserPool
     from .locking import StoreLock, lock_path_for
+    from .pipeline import Pipeline
 
-    parsers = ParserPool()
     state_file = config.state_file
-    if state_file is not None and not state_file.exists():
-        # A first run parses every feed: start the parser processes now, so that their start-up
-        # (importing feedparser) runs on another core while this process loads the rest.
-        parsers.prewarm(len(config.sources))
-    lock = store = pipeline = None
+    # The lock first: the schema is created or migrated under it.
+    lock = StoreLock.acquire(lock_path_for(state_file), wait=wait) if state_file and not dry_run else None
+    store = pipeline = None
     try:
-        from .pipeline import Pipeline  # not the store: SQLAlchemy is loaded below, while feeds are read
-
-        if state_file is not None and not dry_run:
-            lock = StoreLock.acquire(lock_path_for(state_file), wait=wait)
-        first_run = state_file is not None and not state_file.exists()  # (once the lock is ours)
+        store = _open_store(config, readonly=dry_run)
+        if store is not None and not dry_run and lock is None:
+            store.lock(wait=wait)  # a store that is not a file says here that it has no lock
         show_bars = _is_terminal() and verbosity >= 0 and sys.stderr.isatty()
         progress = RichProgress() if show_bars else None
-        pipeline = Pipeline(config, None, sources=sources, partners=partners, dry_run=dry_run,
-                            overwrite=overwrite, progress=progress, parsers=parsers)
-        if state_file is not None and not first_run:
-            # The downloads go to a forked process while this one loads the store: before the
-            # progress bars, whose thread would make a fork unsafe.
-            from .records import peek_feed_states
-
-            states = peek_feed_states(state_file)
-            if states is not None:
-                pipeline.prefetch(states)
+        pipeline = Pipeline(config, store, sources=sources, partners=partners, dry_run=dry_run,
+                            overwrite=overwrite, progress=progress)
         with progress if progress is not None else contextlib.nullcontext():
-            if first_run:  # no stored validators to wait for: the reads start before the store loads
-                pipeline.start_fetch(states={})
-            store = _open_store(config, readonly=dry_run)
-            if store is not None and not dry_run and lock is None:
-                store.lock(wait=wait)  # a store that is not a file says here that it has no lock
-            pipeline.store = store
             report = pipeline.sync()
     finally:
         if pipeline is not None:
@@ -130,7 +111,6 @@ def run_sync(config: Config, *, sources: Iterable[str], partners: Iterable[str],
             store.close()
         if lock is not None:
             lock.release()
-        parsers.close()
     _show_sync(report, config, verbosity)
     return report.exit_code
 

@@ -31,7 +31,6 @@ from .decide import Rules, Verdict
 from .errors import ConfigError, NotFound, UsageError
 from .feeds import ParsedFeed, ParseError, ParserPool, SourceContext
 from .models import Article, Decision, Entry, RewriteRules, from_iso, iso, sha256
-from .prefetch import Job, Prefetch, Reading
 from .publishers import make_publisher
 from .publishers.base import (FetchedImage, ImageError, PartnerDown, PartnerEdited, Publisher, PublishContext,
                               PublishError, RemoteCopy, UnknownOutcome)
@@ -176,11 +175,8 @@ class Pipeline:
 
     def __init__(self, config: Config, store: Store | None, *, sources: Iterable[str] = (),
                  partners: Iterable[str] = (), dry_run: bool = False, overwrite: Iterable[str] = (),
-                 progress: Progress | None = None, now: dt.datetime | None = None,
-                 parsers: ParserPool | None = None) -> None:
-        """``parsers``: a parser pool the caller started early (and closes); else fetch makes its own."""
+                 progress: Progress | None = None, now: dt.datetime | None = None) -> None:
         self.config = config
-        self._parsers = parsers
         self.store = store
         self.dry_run = dry_run
         self.progress = progress or NoProgress()
@@ -194,7 +190,6 @@ class Pipeline:
         self._fetcher: Any = None
         self._fetcher_lock = threading.Lock()
         self._fetching: _Fetching | None = None
-        self._prefetch: Prefetch | None = None
         self.report = RunReport(dry_run=dry_run)
         self._entries_cache: dict[str, list[tuple[Entry, dt.datetime | None]]] | None = None
         self._outcomes: list[FeedOutcome] = []
@@ -290,11 +285,12 @@ class Pipeline:
                     return self._unchanged_feed(sid, state)
                 validators = {"etag": digest, "last_modified": None}
             else:
-                reading = self._download(self._job(sid, state))
-                if reading.status == 304:
+                response = self.fetcher.get(source.feed, etag=state.etag if same else None,
+                                            last_modified=state.last_modified if same else None, trusted=True)
+                if response.status == 304:
                     return self._unchanged_feed(sid, state)
-                data, content_type = reading.body, reading.content_type
-                validators = {"etag": reading.etag, "last_modified": reading.last_modified}
+                data, content_type = response.body, response.headers.get("Content-Type")
+                validators = {"etag": response.etag, "last_modified": response.last_modified}
         except (FetchError, ParseError) as exc:
             reason = redact(str(exc))
             return FeedOutcome(sid, "failed", error=reason,
@@ -318,34 +314,6 @@ class Pipeline:
                         warning=parsed.warning, license=parsed.license, bad_version=False)
         return FeedOutcome(sid, "ok", entries=parsed.entries, warning=parsed.warning, state=state)
 
-    def _job(self, sid: str, state: FeedState | None) -> Job:
-        """The download of a feed: its URL, and the validators stored with entries read with these settings."""
-        same = self._same_reading(sid, state)
-        return Job(sid, self.config.sources[sid].feed, state.etag if same and state else None,
-                   state.last_modified if same and state else None)
-
-    def _download(self, job: Job) -> Reading:
-        """The reading of a feed: the one the download process made for this exact request, else our own."""
-        from .fetch import FetchError
-
-        reading = self._prefetch.take(job) if self._prefetch is not None else None
-        if reading is None:
-            response = self.fetcher.get(job.url, etag=job.etag, last_modified=job.last_modified, trusted=True)
-            return Reading(status=response.status, body=response.body,
-                           content_type=response.headers.get("Content-Type"), etag=response.etag,
-                           last_modified=response.last_modified)
-        if reading.error is not None:
-            raise FetchError(reading.error)
-        return reading
-
-    def prefetch(self, states: dict[str, FeedState]) -> None:
-        """Start the feeds' downloads in a forked process before the store is loaded (see prefetch.py),
-        with the validators ``states`` give; nothing when a fork is not safe here."""
-        jobs = [self._job(sid, states.get(sid)) for sid in self.source_ids
-                if not self.config.sources[sid].is_local_file]
-        self._prefetch = Prefetch.start(jobs, self._new_fetcher, self.config.network.concurrency,
-                                        patience=self.config.network.deadline)
-
     def _load_for_push(self) -> None:
         """Load what rendering and pushing need (Jinja2, the CMS client) while feeds are being parsed:
         the parsers are other processes, so this time would otherwise be spent waiting for them."""
@@ -361,21 +329,16 @@ class Pipeline:
             return FeedOutcome(sid, "failed", error=state.last_error, state=replace(state, failures=state.failures + 1))
         return FeedOutcome(sid, "not-modified", state=replace(state, failures=0, last_error=None))
 
-    def start_fetch(self, states: dict[str, FeedState] | None = None) -> None:
+    def start_fetch(self) -> None:
         """Start reading every selected feed and return at once; ``fetch`` collects the outcomes.
 
-        Downloads run in threads and parsing in the parser processes, so a caller can load the store
-        meanwhile. ``states``: the feeds' stored states when the store is not open yet (on a first
-        run there are none); by default they are read from the store."""
+        Downloads run in threads and parsing in the parser processes."""
         if self._fetching is not None:
             return
-        if states is None:
-            states = self.store.feed_states() if self.store else {}  # one query, not one per feed
-        self._feed_states = states
+        self._feed_states = self.store.feed_states() if self.store else {}  # one query, not one per feed
         self.progress.start("feeds", len(self.source_ids))
-        own = self._parsers is None
-        pool = ParserPool() if own else self._parsers
-        assert pool is not None
+        own = True
+        pool = ParserPool()
         executor = concurrent.futures.ThreadPoolExecutor(self.config.network.concurrency)
         unconditional = sum(1 for sid in self.source_ids if self._must_parse(sid))
         if unconditional:  # such a read will parse for sure: let a worker start while we download
@@ -404,7 +367,6 @@ class Pipeline:
                 self._report_feed(outcome)
                 self.progress.advance("feeds")
         fetching.collected = True
-        self._end_prefetch()
         fetching.pool.release()  # parsing is over: the workers' memory goes back while we render and push
         self._close_fetcher()  # its kept-alive connections to the feeds; an image fetch makes a new one
         self._record_feeds(outcomes)
@@ -421,13 +383,7 @@ class Pipeline:
             fetching.executor.shutdown(wait=True, cancel_futures=True)
             if fetching.own:
                 fetching.pool.close()
-        self._end_prefetch()
         self._close_fetcher()
-
-    def _end_prefetch(self) -> None:
-        prefetch, self._prefetch = self._prefetch, None
-        if prefetch is not None:
-            prefetch.close()
 
     def _close_fetcher(self) -> None:
         with self._fetcher_lock:

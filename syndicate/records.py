@@ -1,15 +1,11 @@
 """The rows of the state store as plain objects: the delivery ledger's rows and each feed's state.
 
-Kept apart from ``store`` so that the pipeline can be loaded (and start fetching) before the store
-and SQLAlchemy are.
+Kept apart from ``store`` so that the stages can use them without loading SQLAlchemy.
 """
 
 from __future__ import annotations
 
-import contextlib
-import sqlite3
-from dataclasses import dataclass, fields
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
 #: Delivery states.
@@ -82,23 +78,3 @@ class FeedState:
     bad_version: bool = False
     body_hash: str | None = None
     parse_key: str | None = None
-
-
-def peek_feed_states(database: Path) -> dict[str, FeedState] | None:
-    """The feeds' stored states, read from a SQLite store with the standard library's driver, before
-    SQLAlchemy is loaded; None when they cannot be read so (the store, once open, says why).
-
-    Only a hint for downloads started early (see prefetch.py): what is used is what the store says."""
-    try:
-        with contextlib.closing(sqlite3.connect(database, timeout=10)) as db:
-            db.row_factory = sqlite3.Row
-            rows = db.execute("SELECT * FROM feeds").fetchall()
-    except sqlite3.Error:
-        return None
-    names = {f.name for f in fields(FeedState)}
-    states = {}
-    for row in rows:
-        values = {key: row[key] for key in row.keys() if key in names}
-        values["bad_version"] = bool(values.get("bad_version"))
-        states[row["source"]] = FeedState(**values)
-    return states
