@@ -31,3 +31,9 @@ class NotFound(SyndicateError):
     """An entry named on the command line is not known."""
 
     exit_code = 2
+
+
+class StoreError(SyndicateError):
+    """The state store failed mid-run (a full disk, a lost file): the run stops with one line (exit 1)."""
+
+    exit_code = 1

@@ -408,7 +408,7 @@ def test_canary_credentials_never_appear_even_at_debug(example: Path, fake_cms: 
 
 
 def hold_lock(example: Path) -> subprocess.Popen[bytes]:
-    code = ("import sys, time; from syndicate.config import load_config; from syndicate.store import Store; "
+    code = ("import sys, time; from syndicate.config import load_config; from syndicate.sqlite_store import SQLiteStore as Store; "
             f"s = Store(load_config({str(example)!r}).state_url); s.lock(); print('locked', flush=True); "
             "time.sleep(120)")
     holder = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE,

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from syndicate.store import INTENT, OK, Delivery, Store
+from syndicate.records import INTENT, OK, Delivery
+from syndicate.sqlite_store import SQLiteStore as Store
 
 
 def on_disk(path: Path) -> dict[str, str]:

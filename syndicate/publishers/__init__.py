@@ -9,6 +9,12 @@ from ..config import PartnerConfig, partner_module
 from .base import Publisher, PublishContext
 
 
+def publisher_class(kind: str) -> type[Publisher]:
+    """The publisher class of a partner kind."""
+    module: Any = partner_module(kind)
+    return module.Publisher  # type: ignore[no-any-return]
+
+
 def make_publisher(partner: PartnerConfig, context: PublishContext) -> Publisher:
     """The publisher for a partner, by its kind."""
     module: Any = partner_module(partner.kind)

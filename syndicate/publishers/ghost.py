@@ -34,10 +34,10 @@ from ..config import PartnerConfig, Secret, SiteURL
 from ..errors import ConfigError
 from ..models import Article, Image, sha256
 from ..redact import redact
-from .base import (Check, ImageError, PartnerDown, PartnerEdited, PublishContext, PublishError, RemoteCopy,
+from .base import (PublisherDefaults, Check, ImageError, PartnerDown, PartnerEdited, PublishContext, PublishError, RemoteCopy,
                    UnknownOutcome)
 from .http import CMSClient
-from .http import preload as preload  # re-exported: the pipeline loads requests early through it
+from .http import preload
 
 if TYPE_CHECKING:
     import requests  # the CMS client's (loaded with it, when a partner is pushed to)
@@ -197,8 +197,10 @@ def _details_text(details: Any) -> str:
     return str(details)
 
 
-class Publisher:
+class Publisher(PublisherDefaults):
     """Creates, updates, finds and withdraws copies on one Ghost site."""
+
+    preload = staticmethod(preload)  # requests, while the feeds are being parsed
 
     def __init__(self, config: Config, context: PublishContext) -> None:
         self.config = config

@@ -35,10 +35,10 @@ from .. import redact
 from ..config import PartnerConfig, Secret, site_url
 from ..errors import ConfigError
 from ..models import Article, Image, sha256
-from .base import (Check, ImageError, PartnerDown, PartnerEdited, PublishContext, PublishError, RemoteCopy,
+from .base import (PublisherDefaults, Check, ImageError, PartnerDown, PartnerEdited, PublishContext, PublishError, RemoteCopy,
                    UnknownOutcome)
 from .http import CMSClient
-from .http import preload as preload  # re-exported: the pipeline loads requests early through it
+from .http import preload
 
 if TYPE_CHECKING:
     import requests  # the CMS client's (loaded with it, when a partner is pushed to)
@@ -302,8 +302,10 @@ _FORBIDDEN = {
 # the publisher
 
 
-class Publisher:
+class Publisher(PublisherDefaults):
     """Copies as WordPress posts, through the REST API."""
+
+    preload = staticmethod(preload)  # requests, while the feeds are being parsed
 
     def __init__(self, config: Config, context: PublishContext) -> None:
         self.config = config
