@@ -17,7 +17,15 @@ from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from . import redact
 from .errors import ConfigError
@@ -173,7 +181,9 @@ class SourceConfig(Model):
     @field_validator("license")
     @classmethod
     def _known_license(cls, value: str) -> str:
-        from .licenses import parse_license  # a light module; imported here to keep config's imports small
+        from .licenses import (
+            parse_license,  # a light module; imported here to keep config's imports small
+        )
 
         if value in ("permission", "feed"):
             return value

@@ -18,8 +18,14 @@ from .config import Config, PartnerConfig
 from .errors import SyndicateError
 from .models import Article, Entry, iso
 from .plan import Ledger, Planned
-from .publishers.base import (PartnerDown, PartnerEdited, Publisher, PublishError, RemoteCopy,
-                              UnknownOutcome)
+from .publishers.base import (
+    PartnerDown,
+    PartnerEdited,
+    Publisher,
+    PublishError,
+    RemoteCopy,
+    UnknownOutcome,
+)
 from .records import FAILED, HELD, INTENT, OK, PENDING, WITHDRAWN, Delivery
 from .redact import redact
 from .report import RunReport

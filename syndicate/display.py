@@ -51,7 +51,14 @@ class RichProgress:
     """Progress bars over feeds and deliveries (terminal only)."""
 
     def __init__(self) -> None:
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TaskID,
+            TextColumn,
+            TimeElapsedColumn,
+        )
 
         self.progress = Progress(TextColumn("{task.description:<24}", markup=False), BarColumn(),
                                  MofNCompleteColumn(), TimeElapsedColumn(), transient=True, console=console())

@@ -138,7 +138,10 @@ def _author(item: Any, feed: Any, fallback: str | None) -> str | None:
 
 def normalise(item: Any, feed: Any, ctx: SourceContext, channel_license: str | None) -> Entry:
     """One feedparser item as an Entry (content cleaned, URLs absolute, dates UTC)."""
-    from .rewrite import clean, text_to_html  # the parse workers need it; the parent process need not load it
+    from .rewrite import (  # the parse workers need it; the parent process need not load it
+        clean,
+        text_to_html,
+    )
 
     page_base = ctx.feed_url or ctx.site_url
     link = item.get("link")

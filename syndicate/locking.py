@@ -19,7 +19,7 @@ import os
 from pathlib import Path
 from urllib.parse import unquote
 
-from .errors import LockedError
+from .errors import ConfigError, LockedError
 
 #: Descriptors of lock attempts that failed, kept open on purpose (see the module's docstring).
 _LOST: list[int] = []
@@ -52,8 +52,11 @@ class StoreLock:
     def acquire(cls, database: Path, wait: bool = False) -> StoreLock:
         """Lock ``database`` (created empty if missing: SQLite takes an empty file as a new database);
         LockedError (exit 75) at once when another run holds it, unless ``wait``."""
-        database.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(database, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            database.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(database, os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError as exc:
+            raise ConfigError(f"state.url: cannot open the state store {database}: {exc.strerror or exc}") from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
         except BlockingIOError:

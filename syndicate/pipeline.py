@@ -32,7 +32,14 @@ from .ingest import USER_AGENT, FeedReader, Network
 from .models import Article, Decision, Entry, RewriteRules
 from .plan import PUSHES, Ledger, Planned, Planner
 from .publishers import make_publisher, publisher_class
-from .publishers.base import FetchedImage, ImageError, PartnerDown, Publisher, PublishContext, PublishError
+from .publishers.base import (
+    FetchedImage,
+    ImageError,
+    PartnerDown,
+    PublishContext,
+    Publisher,
+    PublishError,
+)
 from .record import Steady, record_feeds, save_render_keys
 from .records import WITHDRAWN
 from .redact import redact

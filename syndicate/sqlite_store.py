@@ -18,14 +18,24 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Iterator
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import MISSING, fields
 from typing import Any
 
 import sqlalchemy.exc
-from sqlalchemy import (Boolean, Column, Integer, MetaData, String, Table, Text, create_engine, event,
-                        select, text)
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    create_engine,
+    event,
+    select,
+    text,
+)
 from sqlalchemy.engine import Connection, Engine
 
 from .errors import ConfigError, StoreError

@@ -17,8 +17,7 @@ from collections.abc import Iterable, Iterator
 from typing import Protocol
 
 from .models import Entry
-from .records import (FAILED, HELD, INTENT, OK, PENDING, WITHDRAWN, Delivery,  # noqa: F401 (re-exported)
-                      FeedState)
+from .records import FAILED, HELD, INTENT, OK, PENDING, WITHDRAWN, Delivery, FeedState  # noqa: F401 (re-exported)
 
 
 class Store(Protocol):

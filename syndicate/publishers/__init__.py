@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..config import PartnerConfig, partner_module
-from .base import Publisher, PublishContext
+from .base import PublishContext, Publisher
 
 
 def publisher_class(kind: str) -> type[Publisher]:

@@ -19,7 +19,14 @@ from typing import Any
 
 from ..config import PartnerConfig, SiteURL
 from ..models import Article
-from .base import Check, PartnerEdited, PublishContext, PublishError, RemoteCopy, slug_family
+from .base import (
+    Check,
+    PartnerEdited,
+    PublishContext,
+    PublishError,
+    RemoteCopy,
+    slug_family,
+)
 
 
 class Config(PartnerConfig):

@@ -34,10 +34,18 @@ from ..config import PartnerConfig, Secret, SiteURL
 from ..errors import ConfigError
 from ..models import Article, Image, sha256
 from ..redact import redact
-from .base import (PublisherDefaults, Check, ImageError, PartnerDown, PartnerEdited, PublishContext, PublishError, RemoteCopy,
-                   UnknownOutcome)
-from .http import CMSClient
-from .http import preload
+from .base import (
+    Check,
+    ImageError,
+    PartnerDown,
+    PartnerEdited,
+    PublishContext,
+    PublisherDefaults,
+    PublishError,
+    RemoteCopy,
+    UnknownOutcome,
+)
+from .http import CMSClient, preload
 
 if TYPE_CHECKING:
     import requests  # the CMS client's (loaded with it, when a partner is pushed to)

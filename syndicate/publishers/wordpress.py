@@ -35,10 +35,18 @@ from .. import redact
 from ..config import PartnerConfig, Secret, site_url
 from ..errors import ConfigError
 from ..models import Article, Image, sha256
-from .base import (PublisherDefaults, Check, ImageError, PartnerDown, PartnerEdited, PublishContext, PublishError, RemoteCopy,
-                   UnknownOutcome)
-from .http import CMSClient
-from .http import preload
+from .base import (
+    Check,
+    ImageError,
+    PartnerDown,
+    PartnerEdited,
+    PublishContext,
+    PublisherDefaults,
+    PublishError,
+    RemoteCopy,
+    UnknownOutcome,
+)
+from .http import CMSClient, preload
 
 if TYPE_CHECKING:
     import requests  # the CMS client's (loaded with it, when a partner is pushed to)
