@@ -660,7 +660,7 @@ class Bench:
                                               "feed": "feed.xml"}])
         self.syn.sync("E-floor-first", floor_cfg, fresh=True, sample_memory=False)
         floor = []
-        for rep in range(reps):
+        for _rep in range(reps):
             r = self.syn.sync("E-floor", floor_cfg, fresh=False, sample_memory=False)
             floor.append(r.wall)
         r = run([VENV_PY, "-X", "importtime", SYNDICATE, "--config", floor_cfg, "sync"], cwd=floor_dir, env=clean_env())

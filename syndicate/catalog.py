@@ -131,7 +131,7 @@ def _current(store: Store, source_ids: list[str], outcomes: list[FeedOutcome],
         for e in outcome.entries or []:  # a feed that repeats a guid: the first one stands (as in the store)
             first.setdefault(e.guid, e)
         if [e.guid for e, _ in stored.get(sid, [])] == list(first) and all(
-                e.content_hash == s.content_hash for (s, _), e in zip(stored[sid], first.values())):
+                e.content_hash == s.content_hash for (s, _), e in zip(stored[sid], first.values(), strict=True)):
             current[sid] = stored[sid]  # recorded: the stored rows are the same entries
         else:
             current[sid] = [(e, seen_map.get(e.guid, now)) for e in first.values()]

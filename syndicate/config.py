@@ -29,11 +29,7 @@ from pydantic import (
 
 from . import redact
 from .errors import ConfigError
-
-DEFAULT_EMBED_HOSTS = ("www.youtube.com", "youtube.com", "www.youtube-nocookie.com", "player.vimeo.com")
-DEFAULT_STRIP_PARAMS = (
-    "utm_*", "fbclid", "gclid", "dclid", "msclkid", "mc_cid", "mc_eid", "_hsenc", "_hsmi", "igshid", "yclid",
-)
+from .models import DEFAULT_EMBED_HOSTS, DEFAULT_STRIP_PARAMS  # noqa: F401 (re-exported: config's defaults)
 
 #: Every partner kind: its id → the module that implements it (a ``Config`` model and a ``Publisher``).
 #: Adding a CMS kind is one new module under ``publishers/`` and one line here.
@@ -373,7 +369,7 @@ def parse_config(data: dict[str, Any], path: Path) -> Config:
         problems += _errors(exc)
 
     source_ids = set(sources_raw) if isinstance(sources_raw, dict) else set()
-    for table, checks in (("grants", ("source", "partner")), ("overrides", ("source", "partner"))):
+    for table, _checks in (("grants", ("source", "partner")), ("overrides", ("source", "partner"))):
         items = raw.get(table, [])
         for i, item in enumerate(items if isinstance(items, list) else []):
             if not isinstance(item, dict):

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from .compose import marker_for
 from .config import Config, PartnerConfig
 from .errors import SyndicateError
-from .models import Article, Entry, iso
+from .models import Article, Entry, from_iso, iso
 from .plan import Ledger, Planned
 from .publishers.base import (
     PartnerDown,
@@ -150,8 +150,8 @@ class Deliverer:
         failing; then it is ``failed`` (still retried every run)."""
         message = redact(str(exc))
         now = self.clock()
-        d.failing_since = d.failing_since or iso(now)
-        since = dt.datetime.fromisoformat(d.failing_since.replace("Z", "+00:00"))
+        since = from_iso(d.failing_since) or now
+        d.failing_since = iso(since)
         give_up = dt.timedelta(hours=self.config.delivery.give_up_after_hours)
         d.state = FAILED if now - since >= give_up else INTENT if intent else PENDING
         d.intent = intent

@@ -79,7 +79,7 @@ def _declared_license(obj: Any) -> str | None:
             return lic.spdx
     for value in candidates:
         if value:
-            return value.strip()  # declared but not one we know: kept, and it permits nothing
+            return str(value).strip()  # declared but not one we know: kept, and it permits nothing
     return None
 
 

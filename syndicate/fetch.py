@@ -592,11 +592,11 @@ class _PinnedPool:
         super()._put_conn(conn)  # type: ignore[misc]
 
 
-class _PinnedHTTPConnectionPool(_PinnedPool, urllib3.connectionpool.HTTPConnectionPool):
+class _PinnedHTTPConnectionPool(_PinnedPool, urllib3.connectionpool.HTTPConnectionPool):  # type: ignore[misc]
     ConnectionCls = _PinnedHTTPConnection
 
 
-class _PinnedHTTPSConnectionPool(_PinnedPool, urllib3.connectionpool.HTTPSConnectionPool):
+class _PinnedHTTPSConnectionPool(_PinnedPool, urllib3.connectionpool.HTTPSConnectionPool):  # type: ignore[misc]
     ConnectionCls = _PinnedHTTPSConnection
 
 

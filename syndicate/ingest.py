@@ -209,13 +209,12 @@ class FeedReader:
                                state=replace(state, last_error=reason, failures=state.failures + 1))
         if reading.body is None:
             return _unchanged(sid, state)
-        validators = {"etag": reading.etag, "last_modified": reading.last_modified}
         # A server without validators (or one that ignores them) sends the same bytes again: those
         # are not parsed again either.
         body_hash = sha256(reading.content_type or "", hashlib.sha256(reading.body).hexdigest())
         if same and state.body_hash == body_hash:
-            return _unchanged(sid, replace(state, **validators))
-        state = replace(state, **validators, body_hash=body_hash, parse_key=self.parse_key(sid), url=source.feed)
+            return _unchanged(sid, replace(state, etag=reading.etag, last_modified=reading.last_modified))
+        state = replace(state, etag=reading.etag, last_modified=reading.last_modified, body_hash=body_hash, parse_key=self.parse_key(sid), url=source.feed)
         try:
             parsed: ParsedFeed = pool.parse(reading.body, replace(source_context(sid, source, self.rules),
                                                                   content_type=reading.content_type))

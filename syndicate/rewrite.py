@@ -68,7 +68,7 @@ def _parse(html: str) -> LexborHTMLParser:
 
 def _body_html(tree: LexborHTMLParser) -> str:
     body = tree.body
-    return body.inner_html if body is not None else ""
+    return (body.inner_html or "") if body is not None else ""
 
 
 def _srcset(value: str, base: str | None, strip_params: tuple[str, ...]) -> str:
@@ -112,7 +112,7 @@ def clean(html: str, base: str | None, rules: RewriteRules = RewriteRules(),
     embeds: dict[str, str] = {}
     nonce = secrets.token_hex(8)  # a feed cannot forge a placeholder it cannot guess
     for node in tree.css("iframe"):
-        markup = _embed(absolute(node.attrs.get("src") or "", base), node.attrs, rules.embed_hosts)
+        markup = _embed(absolute(node.attrs.get("src") or "", base), dict(node.attrs.items()), rules.embed_hosts)
         if markup is None:
             node.decompose()
             continue

@@ -113,9 +113,10 @@ class Publisher:
 
     def _marker_of(self, slug: str) -> str | None:
         try:
-            return json.loads(self._paths(slug)[1].read_text(encoding="utf-8")).get("marker")
-        except (OSError, ValueError):
+            found = json.loads(self._paths(slug)[1].read_text(encoding="utf-8")).get("marker")
+        except (OSError, ValueError, AttributeError):
             return None
+        return found if isinstance(found, str) else None
 
     def _write(self, article: Article, slug: str, marker: str) -> RemoteCopy:
         html_path, json_path = self._paths(slug)

@@ -324,7 +324,7 @@ class Publisher(PublisherDefaults):
         try:
             for start in range(0, len(ids), BATCH):
                 chunk = ids[start:start + BATCH]
-                found = {p["id"]: self._copy(p) for p in self._browse(f"id:[{','.join(chunk)}]")}
+                found: dict[str, RemoteCopy | None] = {p["id"]: self._copy(p) for p in self._browse(f"id:[{','.join(chunk)}]")}
                 for rid in chunk:
                     if rid not in found:
                         post = self._read(rid)

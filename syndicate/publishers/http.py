@@ -79,7 +79,7 @@ class CMSClient:
         self._sleep(seconds)
 
     def _backoff(self, attempt: int) -> float:
-        return min(BACKOFF_CAP, BACKOFF_BASE * 2 ** attempt) * (0.5 + random.random() / 2)
+        return float(min(BACKOFF_CAP, BACKOFF_BASE * 2 ** attempt) * (0.5 + random.random() / 2))
 
     def request(self, method: str, path: str, *, expect: tuple[int, ...] = (200, 201),
                 describe: Callable[[requests.Response], str] | None = None, **kwargs: Any) -> requests.Response:

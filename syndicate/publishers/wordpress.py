@@ -176,19 +176,19 @@ def wordpress_embeds(html_text: str) -> str:
             paragraph.inner_html = f'<a href="{url}">{url}</a>'
             changed = True
     for iframe in body.css("iframe"):
-        url = oembed_url(iframe.attrs.get("src") or "")
+        url = oembed_url(iframe.attrs.get("src") or "")  # type: ignore[assignment]  # (urls helper reworks this)
         if url is None:
             continue
         parent = iframe.parent
         if parent is not None and parent.tag == "p" and len(parent.css("*")) == 2 and not parent.text(deep=True).strip():
             parent.inner_html = html.escape(url)  # <p>URL</p>: WordPress embeds the player
         elif parent is not None and parent.tag == "body":
-            iframe.replace_with(LexborHTMLParser(f"<body><p>{html.escape(url)}</p>").body.css_first("p"))
+            iframe.replace_with(LexborHTMLParser(f"<body><p>{html.escape(url)}</p>").body.css_first("p"))  # type: ignore[union-attr,arg-type]
         else:  # inside other text: a link, so the video stays one click away
             link = html.escape(url, quote=True)
-            iframe.replace_with(LexborHTMLParser(f'<body><a href="{link}">{link}</a>').body.css_first("a"))
+            iframe.replace_with(LexborHTMLParser(f'<body><a href="{link}">{link}</a>').body.css_first("a"))  # type: ignore[union-attr,arg-type]
         changed = True
-    return body.inner_html if changed else html_text
+    return (body.inner_html or "") if changed else html_text
 
 
 def marker_comment(marker: str) -> str:
@@ -215,7 +215,8 @@ def fields_hash(post: dict[str, Any]) -> str | None:
     title, content, excerpt = _raw(post, "title"), _raw(post, "content"), _raw(post, "excerpt")
     if title is None or content is None or excerpt is None:
         return None
-    tags = post.get("tags") if isinstance(post.get("tags"), list) else []
+    tags = post.get("tags")
+    tags = tags if isinstance(tags, list) else []
     return sha256(title, content, excerpt, _as_int(post.get("featured_media")), sorted(_as_int(t) for t in tags))
 
 
@@ -268,9 +269,10 @@ def _error_of(response: requests.Response) -> tuple[str | None, str, dict[str, A
         return None, "", {}
     if not isinstance(body, dict):
         return None, "", {}
-    code = body.get("code") if isinstance(body.get("code"), str) else None
-    message = body.get("message") if isinstance(body.get("message"), str) else ""
-    data = body.get("data") if isinstance(body.get("data"), dict) else {}
+    code, message, data = body.get("code"), body.get("message"), body.get("data")
+    code = code if isinstance(code, str) else None
+    message = message if isinstance(message, str) else ""
+    data = data if isinstance(data, dict) else {}
     # The server's words are untrusted text: one line, bounded, no markup.
     message = re.sub(r"<[^>]*>", "", " ".join(message.split()))[:MESSAGE_LIMIT]
     return code, message, data
