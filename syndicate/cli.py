@@ -7,13 +7,19 @@ them, so ``syndicate --help`` starts fast.
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, NoReturn, TypeVar
 
 import click
 
 from . import __version__
 from .errors import SyndicateError
+
+if TYPE_CHECKING:
+    from .config import Config
+
+T = TypeVar("T")
 
 
 class Context:
@@ -24,7 +30,7 @@ class Context:
         self.verbosity = verbosity
         self.log_format = log_format
 
-    def config(self) -> Any:
+    def config(self) -> Config:
         from .config import load_config
 
         return load_config(self.config_path)
@@ -37,7 +43,7 @@ def _fail(exc: SyndicateError) -> NoReturn:
     sys.exit(exc.exit_code)
 
 
-def _run(fn: Any) -> Any:
+def _run(fn: Callable[[], T]) -> T:
     """Call a command body, turning our errors into a message and an exit code (no traceback)."""
     try:
         return fn()

@@ -77,8 +77,7 @@ def run_check(config: Config, *, sources: Iterable[str], partners: Iterable[str]
     else:
         display.show_check(decisions)
     display.show_lines((f"feed {f.source}: {f.error}" for f in pipeline.report.failed_feeds), err=True)
-    failed_entry = any((d.reason or "").startswith("could not be processed") for d in decisions)
-    return 1 if pipeline.report.failed_feeds or failed_entry else 0
+    return 1 if pipeline.report.failed_feeds or pipeline.report.errors else 0
 
 
 # --- preview --------------------------------------------------------------------------------------

@@ -19,8 +19,7 @@ import concurrent.futures
 import contextlib
 import datetime as dt
 import logging
-from collections.abc import Callable, Iterable
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping
 
 from .catalog import Catalog, Seen
 from .compose import Composer
@@ -43,7 +42,7 @@ from .publishers.base import (
 from .record import Steady, record_feeds, save_render_keys
 from .records import WITHDRAWN
 from .redact import redact
-from .report import NoProgress, Progress, RunReport, merge_outcome
+from .report import FeedOutcome, NoProgress, PartnerReport, Progress, RunReport, merge_outcome
 from .store import ReadOnlyStore, Store
 
 log = logging.getLogger("syndicate")
@@ -80,7 +79,7 @@ class Pipeline:
         self.overwrite = tuple(overwrite)
         self.report = RunReport(dry_run=not self.pushes)
         self.network = Network(config)
-        self.outcomes: list[Any] = []
+        self.outcomes: list[FeedOutcome] = []
         self._catalog: Catalog | None = None
         self._planner: Planner | None = None
         self.deliverer = Deliverer(config, self.store, self.report, self.clock,
@@ -109,7 +108,7 @@ class Pipeline:
 
     # --- fetch + parse + record ---------------------------------------------------------------------
 
-    def fetch(self) -> list[Any]:
+    def fetch(self) -> list[FeedOutcome]:
         """Read every selected feed and record the outcomes."""
         reader = FeedReader(self.config, self.source_ids, self.rewrite_rules, self.network, self.now)
         outcomes = reader.read_all(self.store.feed_states(), self.progress, while_parsing=self._load_for_push)
@@ -288,6 +287,8 @@ class Pipeline:
         for pid, plans in self._plans_for_display():
             for planned in plans:
                 by_entry.setdefault(planned.key, []).append(planned.decision(pid))
+                if planned.action == "failed":
+                    self.report.errors.append(f"{pid}: {planned.entry.url or planned.entry.guid} {planned.error}")
         return [d for decisions in by_entry.values() for d in decisions]
 
     def _plans_for_display(self, entry: Entry | None = None) -> list[tuple[str, list[Planned]]]:
@@ -350,13 +351,13 @@ class Pipeline:
         return results
 
 
-def _select(wanted: list[str], known: dict[str, Any], what: str) -> list[str]:
+def _select(wanted: list[str], known: Mapping[str, object], what: str) -> list[str]:
     for item in wanted:
         if item not in known:
             raise UsageError(f"unknown {what} {item!r} (known: {', '.join(known) or 'none'})")
     return wanted or list(known)
 
 
-def _set_counts(report: Any, counts: dict[str, int]) -> None:
+def _set_counts(report: PartnerReport, counts: dict[str, int]) -> None:
     for name, value in counts.items():
         setattr(report, name, value)

@@ -46,7 +46,8 @@ def retry_after_seconds(value: str | None, now: float | None = None) -> float | 
 
 
 def preload() -> None:
-    """Load requests now (about 0.15 s of imports), e.g. while the feeds are being parsed elsewhere."""
+    """Load requests now (its imports are a noticeable part of a short run), e.g. while the feeds are
+    being parsed elsewhere."""
     import requests  # noqa: F401
 
 
