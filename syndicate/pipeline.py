@@ -308,7 +308,7 @@ class Pipeline:
                     for p in plans:
                         if p.action not in ("skip", "wait", "failed") and p.article is None:
                             p.delivery = None  # render it for display
-                            self.planner._render(p, partner, publisher, self.planner.composer.copies(
+                            self.planner.render(p, partner, publisher, self.planner.composer.copies(
                                 ledger, predicted), ledger)
             finally:
                 publisher.close()

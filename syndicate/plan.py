@@ -121,7 +121,7 @@ class Planner:
         for planned in plans:
             if planned.action in ("create", "update", "unchanged", "held"):
                 try:
-                    self._render(planned, partner, publisher, copies, ledger)
+                    self.render(planned, partner, publisher, copies, ledger)
                 except Exception as exc:  # one entry's bug or bad data: recorded against it, the rest go on
                     self._fail(planned, exc, partner)
         return plans
@@ -138,8 +138,9 @@ class Planner:
             self._fail(planned, exc, partner)
         return planned
 
-    def _render(self, planned: Planned, partner: PartnerConfig, publisher: Publisher,
-                copies: dict[tuple[str, str], str], ledger: Ledger) -> None:
+    def render(self, planned: Planned, partner: PartnerConfig, publisher: Publisher,
+               copies: dict[tuple[str, str], str], ledger: Ledger) -> None:
+        """Fill in the plan's article (None when what was pushed is what it renders) and render key."""
         assert planned.verdict is not None
         planned.article, planned.render_key = self.composer.compose(
             planned.entry, planned.verdict, partner, publisher, copies, ledger, planned.delivery)

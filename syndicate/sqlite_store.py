@@ -37,6 +37,7 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.sql import Select
 
 from .errors import ConfigError, StoreError
 from .locking import StoreLock, sqlite_file
@@ -191,7 +192,7 @@ class SQLiteStore:
                         conn.execute(text(statement))
                 conn.execute(meta.update().where(meta.c.key == "schema_version").values(value=str(SCHEMA_VERSION)))
 
-    def _select(self, table: Table) -> Any:
+    def _select(self, table: Table) -> Select[Any]:
         """``SELECT`` of the columns this file has (all of them, unless read-only over an old schema)."""
         if self._present is None:
             return select(table)

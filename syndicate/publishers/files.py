@@ -15,7 +15,7 @@ import hashlib
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from ..config import PartnerConfig, SiteURL
 from ..models import Article
@@ -27,6 +27,9 @@ from .base import (
     RemoteCopy,
     slug_family,
 )
+
+if TYPE_CHECKING:
+    from ..render import Renderer
 
 
 class Config(PartnerConfig):
@@ -63,11 +66,11 @@ class Publisher:
         self.config = config
         self.context = context
         self.folder = folder or (context.base_dir / config.path)
-        self._renderer: Any = None
+        self._renderer: Renderer | None = None
         self._by_marker: dict[str, str] | None = None  # marker → slug of every copy in the folder
 
     @property
-    def renderer(self) -> Any:
+    def renderer(self) -> Renderer:
         """The template environment (a templates/ folder beside the config overrides the packaged page)."""
         if self._renderer is None:
             from ..render import Renderer
