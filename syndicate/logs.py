@@ -8,13 +8,14 @@ import sys
 import time
 
 from .redact import redact
+from .text import printable
 
 
 class RedactingFilter(logging.Filter):
     """Masks secrets in every record, its arguments and its traceback."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        record.msg = redact(record.getMessage())
+        record.msg = printable(redact(record.getMessage()))  # one record, one line: a feed cannot forge another
         record.args = None
         if record.exc_info and record.exc_info[1] is not None:
             record.exc_text = redact(logging.Formatter().formatException(record.exc_info))

@@ -94,3 +94,25 @@ def test_a_bracketed_title_is_not_markup() -> None:
     out = SGR.sub("", shown(lambda: display.show_check([Decision(entry=e, partner="mag", action="create",
                                                                    reason="[video] inside")])))
     assert "Fixing [/etc/hosts] parsing" in out and "[video] inside" in out
+
+
+@settings(max_examples=100, deadline=None)
+@given(value=FEED_TEXT)
+def test_a_log_line_is_one_printable_line_whatever_a_feed_puts_in_it(value: str) -> None:
+    import logging
+
+    from syndicate import logs
+
+    root = logging.getLogger()
+    saved = (list(root.handlers), root.level)
+    screen = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(screen):
+            logs.setup(-1, "text")  # -q: errors only
+            logging.getLogger("syndicate").error("feed %s: %s", "blog", value)
+    finally:
+        root.handlers[:] = saved[0]
+        root.setLevel(saved[1])
+    out = screen.getvalue()
+    assert out.count("\n") == 1 and out.startswith("ERROR syndicate: feed blog: "), repr(out)
+    assert_shown_as_written(out, value)
