@@ -30,7 +30,7 @@ class NoProgress:
         """Nothing to show."""
 
 
-@dataclass
+@dataclass(frozen=True)
 class FeedOutcome:
     """What happened to one source's feed this run."""
 
