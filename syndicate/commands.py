@@ -120,6 +120,8 @@ def run_preview(config: Config, spelling: str, *, partners: Iterable[str], fmt: 
         display.show_lines([f"Wrote {output}"], err=True)
         if open_browser:
             webbrowser.open(output.resolve().as_uri())
+    elif fmt == "text":
+        display.show_lines(text.split("\n"))  # what a feed put in it, made printable line by line
     else:
         print(text)
     return 1 if pipeline.report.failed_feeds else 0

@@ -210,9 +210,9 @@ class Deliverer:
                 continue
             try:
                 remote = self._look_for(d, partner, publisher, entry_of, slug_of)
-            except PartnerDown:
+            except (PartnerDown, SyndicateError):
                 raise
-            except PublishError as exc:
+            except Exception as exc:  # a lost answer's check failed (or raised): this delivery waits
                 message = redact(f"{partner.id}: could not find out what became of an unanswered write for "
                                  f"{d.entry_url or d.guid}, so nothing is sent for it this run: {exc}")
                 log.error(message)
@@ -261,9 +261,9 @@ class Deliverer:
             return False
         try:
             states = publisher.refresh([d.remote_id for d in live if d.remote_id])
-        except PartnerDown:
+        except (PartnerDown, SyndicateError):
             raise
-        except PublishError as exc:  # the copies' URLs stay as recorded; the pushes below still check edits
+        except Exception as exc:  # the copies' URLs stay as recorded; the pushes below still check edits
             log.warning("%s", redact(f"{partner.id}: could not read the copies back: {exc}"))
             return True  # unknown: do not take the shortcut of a run where nothing changed
         anything = False

@@ -26,7 +26,7 @@ from .compose import Composer
 from .config import Config, PartnerConfig
 from .decide import Rules
 from .deliver import Deliverer, StoreMedia
-from .errors import ConfigError, NotFound, UsageError
+from .errors import ConfigError, NotFound, SyndicateError, UsageError
 from .ingest import USER_AGENT, FeedReader, Network
 from .models import Article, Decision, Entry, RewriteRules
 from .plan import PUSHES, Ledger, Planned, Planner
@@ -177,6 +177,15 @@ class Pipeline:
                 message = redact(str(exc))
                 log.error("%s", message)
                 self.report.config_errors.append(message)
+            except SyndicateError:  # the store failed (e.g. a full disk): the run stops, with one line
+                raise
+            except Exception as exc:  # a bug in this partner's work: recorded against it, the others go on
+                log.debug("unexpected error working on %s", pid, exc_info=True)
+                message = redact(f"{pid}: stopped on an unexpected error ({type(exc).__name__}: {exc}); "
+                                 "its deliveries stay due")
+                log.error("%s", message)
+                self.report.errors.append(message)
+                self.report.partner(pid).failed += 1
             finally:
                 publisher.close()
             where = publisher.where()

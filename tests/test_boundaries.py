@@ -326,3 +326,16 @@ def test_preview_to_a_folder_that_does_not_exist_is_one_line(example: Path) -> N
     completed = _syndicate(example, "preview", PART1, "-o", str(example.parent / "missing" / "dir" / "x.html"))
     assert completed.returncode == 2
     _one_line_failure(completed, "x.html")
+
+
+def test_a_bug_in_one_partners_bookkeeping_is_that_partners_failure(example: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    from syndicate import record
+
+    def broken(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("[red]a bug[/red]")
+    monkeypatch.setattr(record.Steady, "remember", broken)
+    result = CLI(example)("sync")
+    assert result.exit_code == 1 and "Traceback" not in result.output, result.output
+    assert "enliveningedge: stopped on an unexpected error (RuntimeError: [red]a bug[/red])" in result.output
+    assert {r["state"] for r in status_rows(CLI(example)).values()} == {"ok"}  # its pushes were recorded
