@@ -20,6 +20,7 @@ import contextlib
 import datetime as dt
 import logging
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import replace
 
 from .catalog import Catalog, Seen
 from .compose import Composer
@@ -313,12 +314,10 @@ class Pipeline:
                 predicted = self.planner.predicted_copies(partner, publisher, ledger, placeholders=True)
                 plans = self.planner.plan(partner, publisher, ledger, predicted)
                 if entry is not None:
-                    plans = [p for p in plans if p.key == (entry.source, entry.guid)]
-                    for p in plans:
-                        if p.action not in ("skip", "wait", "failed") and p.article is None:
-                            p.delivery = None  # render it for display
-                            self.planner.render(p, partner, publisher, self.planner.composer.copies(
-                                ledger, predicted), ledger)
+                    copies = self.planner.composer.copies(ledger, predicted)
+                    plans = [self.planner.render_or_fail(replace(p, delivery=None), partner, publisher, copies, ledger)
+                             if p.action not in ("skip", "wait", "failed") and p.article is None else p
+                             for p in plans if p.key == (entry.source, entry.guid)]  # rendered for display
             finally:
                 publisher.close()
             out.append((pid, plans))

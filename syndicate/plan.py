@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from .catalog import Catalog
 from .compose import Composer
@@ -57,7 +57,7 @@ def ledger_action(delivery: Delivery | None, verdict: Verdict, *, updates: str,
     return "unchanged", None
 
 
-@dataclass
+@dataclass(frozen=True)
 class Planned:
     """One entry × partner being worked on: its action, and the article when one is rendered."""
 
@@ -92,6 +92,12 @@ def failure_reason(exc: Exception) -> str:
     return redact(f"could not be processed: {type(exc).__name__}: {exc}")
 
 
+def _failed(planned: Planned, exc: Exception, partner: PartnerConfig) -> Planned:
+    """The plan of an entry whose decision or rendering raised: ``failed``, with the reason."""
+    log.debug("%s: %s failed", partner.id, planned.entry.guid, exc_info=True)
+    return replace(planned, action="failed", error=failure_reason(exc), article=None)
+
+
 class Planner:
     """Decides every current entry for one partner at a time (verdicts decided once per run)."""
 
@@ -118,46 +124,43 @@ class Planner:
         """Every current entry's plan for one partner, rendered where it matters."""
         plans = [self._decide(entry, first_seen, partner, ledger) for entry, first_seen in self.catalog.entries()]
         copies = self.composer.copies(ledger, predicted)
-        for planned in plans:
-            if planned.action in ("create", "update", "unchanged", "held"):
-                try:
-                    self.render(planned, partner, publisher, copies, ledger)
-                except Exception as exc:  # one entry's bug or bad data: recorded against it, the rest go on
-                    self._fail(planned, exc, partner)
-        return plans
+        return [self.render_or_fail(planned, partner, publisher, copies, ledger)
+                if planned.action in ("create", "update", "unchanged", "held") else planned for planned in plans]
+
+    def render_or_fail(self, planned: Planned, partner: PartnerConfig, publisher: Publisher,
+                       copies: dict[tuple[str, str], str], ledger: Ledger) -> Planned:
+        """``render``, or the entry's ``failed`` plan when rendering raises."""
+        try:
+            return self.render(planned, partner, publisher, copies, ledger)
+        except Exception as exc:  # one entry's bug or bad data: recorded against it, the rest go on
+            return _failed(planned, exc, partner)
 
     def _decide(self, entry: Entry, first_seen: dt.datetime | None, partner: PartnerConfig,
                 ledger: Ledger) -> Planned:
         d = ledger.get((entry.source, entry.guid))
-        planned = Planned(entry, first_seen, None, d)
         try:
-            planned.verdict = self.verdict(entry, partner, first_seen)
-            planned.action, planned.reason = ledger_action(d, planned.verdict, updates=partner.updates,
-                                                           overwrite=self.overwrites(entry))
+            verdict = self.verdict(entry, partner, first_seen)
+            action, reason = ledger_action(d, verdict, updates=partner.updates, overwrite=self.overwrites(entry))
         except Exception as exc:
-            self._fail(planned, exc, partner)
-        return planned
+            return _failed(Planned(entry, first_seen, None, d), exc, partner)
+        return Planned(entry, first_seen, verdict, d, action, reason)
 
     def render(self, planned: Planned, partner: PartnerConfig, publisher: Publisher,
-               copies: dict[tuple[str, str], str], ledger: Ledger) -> None:
-        """Fill in the plan's article (None when what was pushed is what it renders) and render key."""
+               copies: dict[tuple[str, str], str], ledger: Ledger) -> Planned:
+        """The plan with its article (None when what was pushed is what it renders) and render key."""
         assert planned.verdict is not None
-        planned.article, planned.render_key = self.composer.compose(
-            planned.entry, planned.verdict, partner, publisher, copies, ledger, planned.delivery)
-        d = planned.delivery
-        if planned.action == "unchanged" and d is not None:
-            changed = planned.article is not None and planned.article.content_hash() != d.pushed_hash
+        article, key = self.composer.compose(planned.entry, planned.verdict, partner, publisher, copies, ledger,
+                                             planned.delivery)
+        action, d = planned.action, planned.delivery
+        if action == "unchanged" and d is not None:
+            changed = article is not None and article.content_hash() != d.pushed_hash
             if changed and partner.updates == "push":
-                planned.action = "update"
-            elif not changed and d.state == OK and d.render_key != planned.render_key:
+                action = "update"
+            elif not changed and d.state == OK and d.render_key != key:
                 # Rendered the same as what was pushed: remember the inputs' fingerprint, so that the
                 # next run need not render it again.
-                self.stale_keys.append((d, planned.render_key))
-
-    @staticmethod
-    def _fail(planned: Planned, exc: Exception, partner: PartnerConfig) -> None:
-        log.debug("%s: %s failed", partner.id, planned.entry.guid, exc_info=True)
-        planned.action, planned.error, planned.article = "failed", failure_reason(exc), None
+                self.stale_keys.append((d, key))
+        return replace(planned, action=action, article=article, render_key=key)
 
     def predicted_copies(self, partner: PartnerConfig, publisher: Publisher, ledger: Ledger, *,
                          placeholders: bool) -> dict[tuple[str, str], str]:
