@@ -171,10 +171,10 @@ class FeedReader:
         progress.start("feeds", len(self.source_ids))
         outcomes: list[FeedOutcome] = []
         must_parse = sum(1 for sid in self.source_ids if self._must_parse(sid, states.get(sid)))
-        with ParserPool() as pool, concurrent.futures.ThreadPoolExecutor(self.config.network.concurrency) as pool_:
+        with ParserPool() as pool, concurrent.futures.ThreadPoolExecutor(self.config.network.concurrency) as downloads:
             if must_parse:  # such a read will parse for sure: let a worker start while we download
                 pool.prewarm(must_parse)
-            futures = {pool_.submit(self.read, sid, states.get(sid), pool): sid for sid in self.source_ids}
+            futures = {downloads.submit(self.read, sid, states.get(sid), pool): sid for sid in self.source_ids}
             if must_parse:
                 while_parsing()
             for future in concurrent.futures.as_completed(futures):
