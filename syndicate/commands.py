@@ -40,7 +40,7 @@ def run_sync(config: Config, *, sources: Iterable[str], partners: Iterable[str],
 
     from .pipeline import Pipeline
 
-    store = open_store(config.state_url, readonly=dry_run)
+    store = open_store(config.state_url, readonly=dry_run, clock=clock)
     try:
         store.lock(wait=wait)  # the schema is created or migrated under the lock (a dry run takes none)
         show_bars = display.is_terminal() and verbosity >= 0 and sys.stderr.isatty()

@@ -92,7 +92,8 @@ class Steady:
             if planned.verdict is not None and planned.verdict.not_before is not None:
                 due = min(due, planned.verdict.not_before)
         for grant in self.config.grants:
-            if grant.partner == partner.id and grant.expires is not None:
+            # (a grant that never ends, 9999-12-31, has no day after it to come due)
+            if grant.partner == partner.id and grant.expires is not None and grant.expires < dt.date.max:
                 expiry = dt.datetime.combine(grant.expires + dt.timedelta(days=1), dt.time(), dt.timezone.utc)
                 if expiry > self.now:
                     due = min(due, expiry)

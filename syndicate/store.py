@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Protocol
 
 from .models import Entry
@@ -183,9 +183,10 @@ class ReadOnlyStore:
         """Dropped."""
 
 
-def open_store(url: str, *, readonly: bool) -> Store:
+def open_store(url: str, *, readonly: bool, clock: Callable[[], dt.datetime] | None = None) -> Store:
     """The store a URL names. ``readonly``: a ``ReadOnlyStore`` over it (over nothing when a SQLite
-    file does not exist yet); else the store itself, to be ``lock``-ed before it is used."""
+    file does not exist yet); else the store itself, to be ``lock``-ed before it is used. ``clock``:
+    the run's (the times the store writes, e.g. when a row was updated)."""
     from .locking import sqlite_file
     from .sqlite_store import SQLiteStore
 
@@ -194,4 +195,4 @@ def open_store(url: str, *, readonly: bool) -> Store:
         if path is not None and not path.exists():
             return ReadOnlyStore(None)
         return ReadOnlyStore(SQLiteStore(url, readonly=True))
-    return SQLiteStore(url)
+    return SQLiteStore(url, clock=clock) if clock is not None else SQLiteStore(url)

@@ -339,3 +339,13 @@ def test_a_bug_in_one_partners_bookkeeping_is_that_partners_failure(example: Pat
     assert result.exit_code == 1 and "Traceback" not in result.output, result.output
     assert "enliveningedge: stopped on an unexpected error (RuntimeError: [red]a bug[/red])" in result.output
     assert {r["state"] for r in status_rows(CLI(example)).values()} == {"ok"}  # its pushes were recorded
+
+
+def test_a_grant_that_never_expires_runs_and_reaches_the_steady_state(example: Path) -> None:
+    text = example.read_text(encoding="utf-8").replace("embargo_days = 0", "embargo_days = 0\nexpires = 9999-12-31")
+    example.write_text(text, encoding="utf-8")
+    run = CLI(example)
+    first = run("sync")
+    assert first.exit_code == 0 and "3 created" in first.output, first.output
+    again = run("sync")
+    assert again.exit_code == 0 and "3 unchanged" in again.output, again.output
