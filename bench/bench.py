@@ -918,7 +918,7 @@ class Bench:
 
 HEAVY = ("feedparser", "requests", "urllib3", "sqlalchemy", "rich", "pydantic", "pydantic_core", "jinja2",
          "selectolax", "nh3", "slugify", "jwt", "lxml", "charset_normalizer", "idna", "certifi", "markupsafe",
-         "syndicate.config", "syndicate.pipeline", "syndicate.store", "syndicate.fetch", "multiprocessing", "tomllib",
+         "syndicate.config", "syndicate.pipeline", "syndicate.store", "syndicate.sqlite_store", "syndicate.fetch", "multiprocessing", "tomllib",
          "click")
 
 
