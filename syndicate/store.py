@@ -25,7 +25,16 @@ class Store(Protocol):
 
     Every method is one transaction of its own unless called inside ``transaction()``, whose
     writes commit together or not at all. A write that returns is durable (it survives a crash or a
-    power cut), except ``put(durable=False)``."""
+    power cut), except ``put(durable=False)``.
+
+    Migrations: a writer creates or migrates the schema under its lock (``lock``), once; a store
+    opened for reading only never migrates (an older schema is read as it is) and refuses a newer one
+    (ConfigError naming ``state.url``). Failures of the store itself are StoreError (one line, exit 1).
+
+    Intents: ``deliver`` puts a row with ``state = intent`` (and ``intent`` = create, update or
+    withdraw) before a remote write, and relies on it being on disk when ``put`` returns; the write's
+    outcome replaces it. ``unsettled`` and ``deliveries`` must show such rows to the next run, which
+    reconciles them before it sends anything again."""
 
     def lock(self, wait: bool = False) -> None:
         """Take the exclusive lock that keeps two writing runs (``sync``, ``withdraw``) apart, then
