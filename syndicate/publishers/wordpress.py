@@ -31,7 +31,7 @@ from urllib.parse import urlsplit
 
 from pydantic import field_validator
 
-from .. import redact
+from .. import redact, urls
 from ..config import PartnerConfig, Secret, site_url
 from ..errors import ConfigError
 from ..models import Article, Image, sha256
@@ -115,11 +115,10 @@ _YOUTUBE_HOSTS = ("www.youtube.com", "youtube.com", "www.youtube-nocookie.com", 
 
 def oembed_url(src: str) -> str | None:
     """The page URL WordPress embeds by itself (oEmbed) for an allowed iframe's src, if it has one."""
-    try:
-        parts = urlsplit(src)
-    except ValueError:
+    parts = urls.web_url(src)
+    if parts is None:
         return None
-    host = (parts.hostname or "").lower()
+    host = parts.host
     path = parts.path.rstrip("/")
     if host in _YOUTUBE_HOSTS and path.startswith("/embed/") and re.fullmatch(r"[\w-]{6,20}", path[7:]):
         return f"https://www.youtube.com/watch?v={path[7:]}"
@@ -130,8 +129,9 @@ def oembed_url(src: str) -> str | None:
 
 def _allowed_embed_page(url: str) -> bool:
     """A YouTube or Vimeo page URL: WordPress embeds those players, which we allow."""
-    host = (urlsplit(url).hostname or "").lower()
-    return host in ("www.youtube.com", "youtube.com", "youtu.be", "vimeo.com", "www.vimeo.com")
+    parts = urls.web_url(url)
+    return parts is not None and parts.host in ("www.youtube.com", "youtube.com", "youtu.be", "vimeo.com",
+                                                 "www.vimeo.com")
 
 
 def wordpress_embeds(html_text: str) -> str:
