@@ -225,8 +225,9 @@ def credit_html(image: Image) -> str:
     if image.note:
         parts.append(html.escape(image.note, quote=False))
     if image.credit:
-        if image.credit_url and image.credit_url.startswith(("http://", "https://")):
-            parts.append(f'<a href="{html.escape(image.credit_url, quote=True)}">'
+        credit_url = urls.web_url(image.credit_url)
+        if credit_url is not None:
+            parts.append(f'<a href="{html.escape(credit_url.href, quote=True)}">'
                          f"{html.escape(image.credit, quote=False)}</a>")
         else:
             parts.append(html.escape(image.credit, quote=False))
