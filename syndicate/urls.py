@@ -20,7 +20,7 @@ from __future__ import annotations
 import fnmatch
 import ipaddress
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from urllib.parse import unquote, unquote_plus
 
@@ -88,38 +88,61 @@ class URL:
         return parse(self.href.split("#", 1)[0]) or self
 
 
+@lru_cache(maxsize=256)
+def _valid_base(base: str) -> bool:
+    return bool(ada_url.check_url(base))
+
+
+def _split(href: str, scheme: str, host: str) -> tuple[str, str, int | None, str, str, str]:
+    """(username, password, port, path, query, fragment) of a URL the parser serialised.
+
+    Safe as plain string splitting because ``href`` is the WHATWG serialisation and ``host`` the
+    parser's own: there every "#" after the first, every "?" before the query and every "@" or ":"
+    inside userinfo are percent-encoded, so the first "#" starts the fragment, the first "?" the
+    query, the last "@" of the authority ends the userinfo. (tests/hostile/test_urls.py checks this
+    against Ada's own getters.)
+    """
+    rest = href[len(scheme) + 1:]
+    rest, _, fragment = rest.partition("#")
+    rest, _, query = rest.partition("?")
+    username = password = ""
+    port: int | None = None
+    # A host-less path that starts with "//" is serialised behind "/." (so it is not read as a host).
+    path = rest[2:] if rest.startswith("/.//") else rest
+    if rest.startswith("//"):
+        authority, slash, tail = rest[2:].partition("/")
+        path = slash + tail
+        userinfo, at, host_port = authority.rpartition("@")
+        if at:
+            username, _, password = userinfo.partition(":")
+        port_text = host_port[len(host):]
+        port = int(port_text[1:]) if port_text.startswith(":") and port_text[1:].isdigit() else None
+    return username, password, port, path, query, fragment
+
+
 def parse(text: str | None, base: str | URL | None = None) -> URL | None:
     """``text`` read as a browser reads it (resolved against ``base``), or None when it is no URL.
 
     Never raises: an invalid URL (``http://[oops``), a relative URL without a usable base, a URL
     too long to be honest, or a non-string all give None. Leading and trailing spaces and control
-    characters, and tabs and newlines anywhere, are dropped as the URL Standard says.
+    characters, and tabs and newlines anywhere, are dropped as the URL Standard says. An invalid
+    ``base`` counts as none (a browser's base URL is always valid).
     """
     if not isinstance(text, str) or len(text) > MAX_URL_LENGTH:
         return None
     base_href = base.href if isinstance(base, URL) else base
-    if base_href is not None and not isinstance(base_href, str):
-        return None
+    if not isinstance(base_href, str) or not base_href or len(base_href) > MAX_URL_LENGTH \
+            or not _valid_base(base_href):
+        base_href = None
     try:
-        if base_href:
-            href = ada_url.join_url(base_href, text)
-        else:
-            href = ada_url.URL(text).href
-        parts = ada_url.parse_url(href)
+        parsed = ada_url.URL(text, base=base_href) if base_href else ada_url.URL(text)
+        href, protocol, host = parsed.href, parsed.protocol, parsed.hostname
     except (ValueError, TypeError, UnicodeError):
         return None
-    port = parts["port"]
-    return URL(
-        href=parts["href"],
-        scheme=parts["protocol"].rstrip(":").lower(),
-        username=parts["username"],
-        password=parts["password"],
-        host=parts["hostname"],
-        port=int(port) if port else None,
-        path=parts["pathname"],
-        query=parts["search"][1:],
-        fragment=parts["hash"][1:],
-    )
+    scheme = protocol[:-1]
+    username, password, port, path, query, fragment = _split(href, scheme, host)
+    return URL(href=href, scheme=scheme, username=username, password=password, host=host, port=port, path=path,
+               query=query, fragment=fragment)
 
 
 def web_url(text: str | None, base: str | URL | None = None) -> URL | None:
@@ -166,10 +189,11 @@ def _without_tracking(url: URL, patterns: tuple[str, ...]) -> URL:
     kept = [p for p in pairs if not matcher.match(unquote_plus(p.split("=", 1)[0]).lower())]
     if len(kept) == len(pairs):
         return url
+    # Dropping whole pairs from a serialised query leaves a serialised URL: no need to parse again.
     head = url.href.split("?", 1)[0]
     tail = f"#{url.fragment}" if "#" in url.href else ""
-    rebuilt = head + (f"?{'&'.join(kept)}" if kept else "") + tail
-    return parse(rebuilt) or url
+    query = "&".join(kept)
+    return replace(url, href=head + (f"?{query}" if kept else "") + tail, query=query)
 
 
 def clean_url(text: str | None, base: str | URL | None = None,
