@@ -20,7 +20,7 @@ from __future__ import annotations
 import fnmatch
 import ipaddress
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from functools import lru_cache
 from urllib.parse import unquote, unquote_plus
 
@@ -38,7 +38,7 @@ MAX_URL_LENGTH = 32_768
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class URL:
     """One URL as a WHATWG-conforming browser reads it.
 
@@ -180,20 +180,29 @@ def _param_matcher(patterns: tuple[str, ...]) -> re.Pattern[str]:
     return re.compile("|".join(fnmatch.translate(p.lower()) for p in patterns) or r"(?!)")
 
 
+def _tracking_key(pair: str, matcher: re.Pattern[str]) -> bool:
+    key = pair.split("=", 1)[0]
+    if "%" in key or "+" in key:
+        key = unquote_plus(key)
+    return matcher.match(key.lower()) is not None
+
+
 def _without_tracking(url: URL, patterns: tuple[str, ...]) -> URL:
     if not url.query:
         return url
     matcher = _param_matcher(patterns)
     pairs = url.query.split("&")
     # Kept pairs keep their exact (already serialised) spelling: only whole pairs are dropped.
-    kept = [p for p in pairs if not matcher.match(unquote_plus(p.split("=", 1)[0]).lower())]
+    kept = [p for p in pairs if not _tracking_key(p, matcher)]
     if len(kept) == len(pairs):
         return url
     # Dropping whole pairs from a serialised query leaves a serialised URL: no need to parse again.
     head = url.href.split("?", 1)[0]
     tail = f"#{url.fragment}" if "#" in url.href else ""
     query = "&".join(kept)
-    return replace(url, href=head + (f"?{query}" if kept else "") + tail, query=query)
+    return URL(href=head + (f"?{query}" if kept else "") + tail, scheme=url.scheme, username=url.username,
+               password=url.password, host=url.host, port=url.port, path=url.path, query=query,
+               fragment=url.fragment)
 
 
 def clean_url(text: str | None, base: str | URL | None = None,
