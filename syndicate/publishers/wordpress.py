@@ -120,9 +120,9 @@ def oembed_url(src: str) -> str | None:
         return None
     host = parts.host
     path = parts.path.rstrip("/")
-    if host in _YOUTUBE_HOSTS and path.startswith("/embed/") and re.fullmatch(r"[\w-]{6,20}", path[7:]):
+    if host in _YOUTUBE_HOSTS and path.startswith("/embed/") and re.fullmatch(r"[\w-]{6,20}", path[7:], re.ASCII):
         return f"https://www.youtube.com/watch?v={path[7:]}"
-    if host == "player.vimeo.com" and re.fullmatch(r"/video/\d+", path):
+    if host == "player.vimeo.com" and re.fullmatch(r"/video/\d+", path, re.ASCII):
         return f"https://vimeo.com/{path[7:]}"
     return None
 
@@ -164,9 +164,12 @@ def wordpress_embeds(html_text: str) -> str:
         # css("*") includes the paragraph itself: one match means it holds text only
         text = paragraph.text(deep=True)
         if len(paragraph.css("*")) == 1 and _BARE_URL.fullmatch(text) and not _allowed_embed_page(text.strip()):
-            url = html.escape(paragraph.text(deep=True).strip(), quote=True)
-            paragraph.inner_html = f'<a href="{url}">{url}</a>'
-            changed = True
+            # The link goes where a browser reads the URL (serialised); no valid URL, no link.
+            url = urls.web_url(text.strip())
+            if url is not None:
+                shown = html.escape(text.strip(), quote=False)
+                paragraph.inner_html = f'<a href="{html.escape(url.href, quote=True)}">{shown}</a>'
+                changed = True
     for iframe in body.css("iframe"):
         url = oembed_url(iframe.attrs.get("src") or "")
         if url is None:
@@ -193,7 +196,7 @@ _WP_HTML_SPLIT = re.compile(
 _RAW_TEXT_TAG = re.compile(r"<(/?)(script|style|textarea|title|xmp|noembed|noframes|noscript|plaintext)\b", re.I)
 _URL_START = re.compile(r"(h)(?=ttps?://)", re.I)
 #: The page URLs of the embeds we allow, exactly as ``oembed_url`` writes them: WordPress may embed these.
-_ALLOWED_EMBED_PAGE = re.compile(r"https://www\.youtube\.com/watch\?v=[\w-]{6,20}|https://vimeo\.com/\d+")
+_ALLOWED_EMBED_PAGE = re.compile(r"https://www\.youtube\.com/watch\?v=[\w-]{6,20}|https://vimeo\.com/\d+", re.ASCII)
 _OPEN_P = re.compile(r"<p(?:\s[^>]*)?>", re.I)
 _PCRE_SPACE = " \t\n\r\x0b\x0c"  # PCRE's \s without /u: ASCII whitespace only
 

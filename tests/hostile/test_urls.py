@@ -26,7 +26,7 @@ from syndicate.config import DEFAULT_EMBED_HOSTS
 from syndicate.feeds import SourceContext, parse_bytes
 from syndicate.fetch import BadURL, BlockedAddress, Fetcher, _target
 from syndicate.models import RewriteRules
-from syndicate.publishers.wordpress import oembed_url, wordpress_embeds
+from syndicate.publishers.wordpress import oembed_url, wordpress_body, wordpress_embeds
 from syndicate.rewrite import clean, retarget
 
 from ..test_fetch import forbid_network
@@ -272,11 +272,15 @@ def test_every_entry_url_is_a_checked_serialised_web_url(link: str, guid: str, h
 @HYPOTHESIS
 @given(text=hostile_url, wrap=st.sampled_from(["<p>{}</p>", "{}", "<pre>\n{}\n</pre>", "<p>a<br>\n{}\n</p>"]))
 @example(text="http://[oops", wrap="<p>{}</p>")
-def test_wordpress_body_shaping_never_raises(text: str, wrap: str) -> None:
+def test_wordpress_body_shaping_never_raises_and_links_only_checked_urls(text: str, wrap: str) -> None:
     from html import escape
 
     wordpress_embeds(wrap.format(escape(text)))
+    wordpress_body(wrap.format(escape(text)))
     oembed_url(text)
+    iframe = f'<iframe src="{escape(text)}"></iframe>'
+    for html in (wrap.format(escape(text)), wrap.format(iframe), iframe):
+        assert_checked_urls(wordpress_body(clean(html, "https://blog.example/post/").html))
 
 
 # --------------------------------------------------------------------------------- the fetcher
