@@ -276,8 +276,8 @@ class _Target:
     userinfo: str = ""  # "user:password" from the URL, percent-decoded (sent as Basic auth)
 
 
-def _target(url: str, *, redirect: bool, base: str | None = None) -> _Target:
-    """Check the scheme and host of ``url`` (resolved against ``base``) and rebuild it around the canonical host.
+def _target(url: str, *, redirect: bool) -> _Target:
+    """Check the scheme and host of ``url`` and rebuild it around the canonical host.
 
     The URL is read by ``urls.parse`` as a browser reads it (``http://127.0.0.1\\@evil.example/``
     is on 127.0.0.1, tabs and newlines are dropped, ``0x7f.1`` is 127.0.0.1), and what we request is
@@ -285,7 +285,7 @@ def _target(url: str, *, redirect: bool, base: str | None = None) -> _Target:
     """
     what = "redirect to " if redirect else ""
     shown = _shown(url)
-    parts = urls.parse(url, base)
+    parts = urls.parse(url)
     if parts is None:
         raise BadURL(f"{what}an invalid URL refused", url=shown)
     shown = _shown(parts.href)
