@@ -317,3 +317,47 @@ def test_the_fetcher_checks_and_requests_the_host_the_browser_reads(url: str) ->
     # what we send is built from that host: re-parsing our request URL gives the same host
     again = browser_reads(target.url)
     assert again is not None and again["hostname"].strip("[]") == target.host
+
+
+# ------------------------------------------------------------------------- the whole run, end to end
+
+HOSTILE_FEED = """<?xml version="1.0"?><rss version="2.0"><channel><title>B</title><link>https://blog.example/</link>
+<item><title>Oops</title><link>https://blog.example/oops/</link><guid>g1</guid>
+<pubDate>Mon, 01 Jun 2026 08:00:00 +0000</pubDate><description>&lt;p&gt;http://[oops&lt;/p&gt;
+&lt;p&gt;&lt;a href="http://[bad?x=1"&gt;x&lt;/a&gt;&lt;img src="http://[::1"&gt;&lt;/p&gt;</description></item>
+<item><title>Bad link</title><link>http://[bad?x=1</link><guid>g2</guid>
+<pubDate>Mon, 01 Jun 2026 09:00:00 +0000</pubDate><description>&lt;p&gt;ok&lt;/p&gt;</description></item>
+<item><title>Fine</title><link>https://blog.example/fine/</link><guid>g3</guid>
+<pubDate>Mon, 01 Jun 2026 10:00:00 +0000</pubDate><description>&lt;p&gt;ok&lt;/p&gt;</description></item>
+</channel></rss>"""
+
+
+def test_invalid_urls_in_a_local_feed_crash_nothing_with_a_wordpress_partner(tmp_path: Any) -> None:
+    """``preview`` shapes the body for WordPress without reaching it: the run must go on, every entry there."""
+    import json
+
+    from ..conftest import CLI
+
+    (tmp_path / "feed.xml").write_text(HOSTILE_FEED)
+    config = tmp_path / "syndicate.toml"
+    config.write_text("""
+[sources.blog]
+name = "blog.example"
+site_url = "https://blog.example"
+feed = "feed.xml"
+license = "CC-BY-4.0"
+[partners.wp]
+name = "WP"
+kind = "wordpress"
+url = "http://127.0.0.1:9"
+username = "author"
+password = { env = "SYNDICATE_TEST_WP_PASSWORD" }
+""")
+    config.chmod(0o600)
+    run = CLI(config)
+    for guid in ("g1", "g2", "g3"):
+        result = run("preview", guid, "--format", "json", env={"SYNDICATE_TEST_WP_PASSWORD": "x y z"})
+        assert result.exit_code == 0, result.output
+        [partner] = json.loads(result.output)["partners"]
+        assert partner["action"] == "create"
+        assert_checked_urls(partner["html"])
