@@ -134,6 +134,17 @@ def parse(text: str | None, base: str | URL | None = None) -> URL | None:
     if not isinstance(base_href, str) or not base_href or len(base_href) > MAX_URL_LENGTH \
             or not _valid_base(base_href):
         base_href = None
+    if len(text) <= _CACHED_LENGTH and (base_href is None or len(base_href) <= _CACHED_LENGTH):
+        return _parse_cached(text, base_href)
+    return _parse(text, base_href)
+
+
+#: The same URLs are read again and again (the site's URL for every entry, each link once per partner
+#: when retargeting); short ones are remembered. Bounded: at most 2,048 URLs of at most 2,048 characters.
+_CACHED_LENGTH = 2048
+
+
+def _parse(text: str, base_href: str | None) -> URL | None:
     try:
         parsed = ada_url.URL(text, base=base_href) if base_href else ada_url.URL(text)
         href, protocol, host = parsed.href, parsed.protocol, parsed.hostname
@@ -143,6 +154,9 @@ def parse(text: str | None, base: str | URL | None = None) -> URL | None:
     username, password, port, path, query, fragment = _split(href, scheme, host)
     return URL(href=href, scheme=scheme, username=username, password=password, host=host, port=port, path=path,
                query=query, fragment=fragment)
+
+
+_parse_cached = lru_cache(maxsize=2048)(_parse)
 
 
 def web_url(text: str | None, base: str | URL | None = None) -> URL | None:
