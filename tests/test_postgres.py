@@ -1,0 +1,284 @@
+"""The PostgreSQL primitives of the shared state store, against a real PostgreSQL on 127.0.0.1.
+
+Other runs are other processes (tests/pg_worker.py), as other hosts would be; a connection that goes
+silent goes through a proxy that stops forwarding (tests/tcp_proxy.py); a restart is ``pg_ctl restart``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import time
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+
+from syndicate import postgres as pg
+from syndicate.errors import ClaimLost, StoreUnavailable
+
+from .conftest import REPO, PostgresDatabase
+from .tcp_proxy import SilentProxy
+
+
+class Worker:
+    """A tests/pg_worker.py process; its JSON events, read as they come."""
+
+    def __init__(self, **args: Any) -> None:
+        self.proc = subprocess.Popen([sys.executable, "-m", "tests.pg_worker", json.dumps(args)], cwd=REPO,
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.events: queue.Queue[dict[str, Any]] = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.events.put(json.loads(line))
+        self.events.put({"event": "exit"})
+
+    def next(self, timeout: float = 30) -> dict[str, Any]:
+        """The next event (``exit`` when the process ended without one more)."""
+        try:
+            return self.events.get(timeout=timeout)
+        except queue.Empty:
+            raise AssertionError(f"no event from the worker within {timeout} s") from None
+
+    def finish(self) -> tuple[int, str]:
+        """Wait for the process (kill it if it lingers); its exit code and stderr."""
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        assert self.proc.stderr is not None
+        return self.proc.returncode, self.proc.stderr.read()
+
+
+def claim_worker(db: PostgresDatabase, name: str, **args: Any) -> Worker:
+    return Worker(mode="claim", url=db.url, password=db.password, name=name, **args)
+
+
+def prepared(db: PostgresDatabase, **engine_options: Any) -> Any:
+    """An engine on ``db`` whose schema (store and claims tables) exists."""
+    from .pg_worker import create_schema
+
+    engine = db.engine(**engine_options)
+    pg.migrate_once(engine, create_schema)
+    return engine
+
+
+def take_within(claims: pg.Claims, name: str, seconds: float) -> tuple[pg.Claim | None, float]:
+    """Try to take ``name`` every 50 ms for up to ``seconds``: the claim (or None) and the time it took."""
+    started = time.monotonic()
+    while True:
+        claim = claims.take(name)
+        if claim is not None or time.monotonic() - started >= seconds:
+            return claim, time.monotonic() - started
+        time.sleep(0.05)
+
+
+# --- the schema, once --------------------------------------------------------------------------
+
+
+def test_runs_starting_together_create_the_schema_once(postgres: PostgresDatabase) -> None:
+    start_at = time.time() + 2.5  # every worker has connected by then
+    workers = [Worker(mode="migrate", url=postgres.url, password=postgres.password, start_at=start_at)
+               for _ in range(6)]
+    events = [w.next() for w in workers]
+    results = [w.finish() for w in workers]
+    assert [code for code, _ in results] == [0] * 6, [err for _, err in results]
+    assert sorted(e["created"] for e in events) == [False] * 5 + [True]
+    engine = postgres.engine()
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM meta WHERE key = 'schema_version'")).scalar_one() == 1
+
+
+# --- claims ------------------------------------------------------------------------------------
+
+
+def test_of_several_runs_claiming_one_partner_one_gets_it(postgres: PostgresDatabase) -> None:
+    prepared(postgres)
+    start_at = time.time() + 2.5
+    workers = [claim_worker(postgres, "partner:wp", start_at=start_at, hold=2) for _ in range(4)]
+    first = [w.next()["event"] for w in workers]
+    assert sorted(first) == ["held", "held", "held", "taken"]
+    for w in workers:
+        w.finish()
+
+
+def test_a_claim_holds_off_others_and_is_released(postgres: PostgresDatabase) -> None:
+    engine = prepared(postgres)
+    with pg.Claims(engine, lease_seconds=30) as mine, pg.Claims(engine, lease_seconds=30) as theirs:
+        claim = mine.take("feed:blog")
+        assert claim is not None
+        assert mine.take("feed:blog") is claim  # taking again is a no-op, not a second lock
+        assert theirs.take("feed:blog") is None
+        assert theirs.holder_of("feed:blog") == mine.holder
+        assert theirs.take("feed:other") is not None  # one name does not hold another
+        mine.release(claim)
+        with pytest.raises(ClaimLost):
+            claim.check()
+        assert theirs.take("feed:blog") is not None
+
+
+def test_kill_9_of_the_holder_frees_the_claim_at_once(postgres: PostgresDatabase) -> None:
+    engine = prepared(postgres)
+    holder = claim_worker(postgres, "partner:wp", lease=30)  # a lease far longer than the takeover
+    assert holder.next()["event"] == "taken"
+    with pg.Claims(engine, lease_seconds=30) as other:
+        assert other.take("partner:wp") is None
+        os.kill(holder.proc.pid, signal.SIGKILL)
+        claim, waited = take_within(other, "partner:wp", 10)
+        assert claim is not None
+        assert waited < 2, f"took {waited:.2f} s after kill -9"
+    holder.finish()
+
+
+def test_a_silent_connection_loses_its_hold_within_the_lease(postgres: PostgresDatabase) -> None:
+    lease = 3.0
+    engine = prepared(postgres)
+    with SilentProxy(("127.0.0.1", postgres.cluster.port)) as proxy:
+        via_proxy = postgres.cluster.url(postgres.name, port=proxy.port)
+        holder = Worker(mode="claim", url=via_proxy, password=postgres.password, name="partner:wp", lease=lease,
+                        hold=60)
+        assert holder.next()["event"] == "taken"
+        with pg.Claims(engine, lease_seconds=lease) as other:
+            time.sleep(lease / 2)  # at least one renewal went through the proxy
+            assert other.take("partner:wp") is None
+            proxy.go_silent()
+            silent_at = time.time()
+            claim, waited = take_within(other, "partner:wp", lease * 3)
+            assert claim is not None, "the silent holder kept its claim"
+            assert waited <= lease + 1.0, f"taken over {waited:.2f} s after the connection went silent"
+            lost = holder.next(timeout=lease * 3)
+            assert lost["event"] == "lost"
+            assert lost["t"] - silent_at <= lease, f"the holder noticed after {lost['t'] - silent_at:.2f} s"
+            # the holder's session was ended on the server, so its lock is gone for good
+            assert other.take("partner:wp") is claim
+    holder.finish()
+
+
+def test_a_restart_loses_the_claims_and_fails_the_store_cleanly(postgres: PostgresDatabase) -> None:
+    lease = 3.0
+    engine = prepared(postgres)
+    holder = claim_worker(postgres, "partner:wp", lease=lease, hold=60)
+    assert holder.next()["event"] == "taken"
+    with engine.connect() as conn:
+        conn.execute(text("SELECT 1"))
+        postgres.cluster.restart()
+        restarted_at = time.time()
+        with pytest.raises(StoreUnavailable) as failure, pg.store_errors(engine.url):
+            conn.execute(text("SELECT 1"))
+    message = str(failure.value)
+    assert "\n" not in message and postgres.password not in message
+    assert message.startswith(f"the state store (PostgreSQL at 127.0.0.1:{postgres.cluster.port}/{postgres.name})")
+    lost = holder.next(timeout=lease * 3)
+    assert lost["event"] == "lost" and lost["t"] - restarted_at <= lease
+    holder.finish()
+    with pg.Claims(engine, lease_seconds=lease) as after:  # the next run goes on at once
+        claim, waited = take_within(after, "partner:wp", 5)
+        assert claim is not None and waited < 1
+
+
+def test_a_fenced_write_fails_once_the_claim_changed_hands(postgres: PostgresDatabase) -> None:
+    engine = prepared(postgres)
+    mine = pg.Claims(engine, lease_seconds=30)
+    claim = mine.take("partner:wp")
+    assert claim is not None
+    with engine.begin() as conn:
+        claim.fence(conn)  # still ours
+    # The server ends the holder's session (as a takeover or a restart would): another run takes over.
+    postgres.cluster.admin_sql(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                               f"WHERE datname = '{postgres.name}' AND application_name = 'syndicate' "
+                               f"AND pid = (SELECT backend_pid FROM claims WHERE name = 'partner:wp')",
+                               database=postgres.name)
+    with pg.Claims(engine, lease_seconds=30) as theirs:
+        taken, _ = take_within(theirs, "partner:wp", 5)
+        assert taken is not None
+        with pytest.raises(ClaimLost), engine.begin() as conn:
+            claim.fence(conn)
+    mine.close()
+
+
+def test_a_takeover_waits_for_the_fenced_write_of_the_last_holder(postgres: PostgresDatabase) -> None:
+    engine = prepared(postgres)
+    mine = pg.Claims(engine, lease_seconds=30)
+    claim = mine.take("partner:wp")
+    assert claim is not None
+    with engine.begin() as conn:
+        claim.fence(conn)
+        mine.close()  # the lock is gone, but this write is still in flight under the claim
+        with pg.Claims(engine, lease_seconds=30, call_timeout=1) as theirs:
+            assert theirs.take("partner:wp") is None  # it waited for the write (lock_timeout), then gave up
+            conn.execute(text("SELECT 1"))
+    with pg.Claims(engine, lease_seconds=30) as theirs:
+        assert theirs.take("partner:wp") is not None  # committed: the takeover goes through
+
+
+# --- "PostgreSQL went away" is told from an ordinary error --------------------------------------
+
+
+def test_ordinary_errors_are_not_taken_for_a_server_gone(postgres: PostgresDatabase) -> None:
+    engine = prepared(postgres)
+    with engine.connect() as first, engine.connect() as second:
+        second.execute(text("INSERT INTO meta (key, value) VALUES ('k', 'v')"))
+        with pytest.raises(Exception) as duplicate:
+            first.execute(text("INSERT INTO meta (key, value) VALUES ('schema_version', 'x')"))
+        first.rollback()
+        with pytest.raises(Exception) as lock_timeout:  # second holds the row it inserted, uncommitted
+            first.execute(text("SET LOCAL lock_timeout = '100ms'"))
+            first.execute(text("INSERT INTO meta (key, value) VALUES ('k', 'w')"))
+        first.rollback()
+        with pytest.raises(Exception) as cancelled:
+            first.execute(text("SET LOCAL statement_timeout = '50ms'"))
+            first.execute(text("SELECT pg_sleep(1)"))
+        for error in (duplicate.value, lock_timeout.value, cancelled.value):
+            assert not pg.is_gone(error), error
+            with pytest.raises(type(error)), pg.store_errors(engine.url):
+                raise error
+
+
+def test_an_unreachable_server_is_store_unavailable(postgres: PostgresDatabase) -> None:
+    with SilentProxy(("127.0.0.1", postgres.cluster.port)) as proxy:
+        port = proxy.port
+    # nothing listens on that port any more
+    engine = pg.create_engine(postgres.cluster.url(postgres.name, port=port), password=postgres.password)
+    with pytest.raises(StoreUnavailable) as failure, pg.store_errors(engine.url):
+        engine.connect()
+    assert "\n" not in str(failure.value)
+
+
+# --- engines and secrets -----------------------------------------------------------------------
+
+
+def test_the_password_travels_outside_the_url_and_never_prints(postgres: PostgresDatabase) -> None:
+    engine = postgres.engine()
+    assert engine.url.drivername == "postgresql+psycopg"
+    assert postgres.password not in repr(engine) and postgres.password not in str(engine.url)
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT current_user")).scalar_one() == "syndicate"
+        assert conn.execute(text("SHOW idle_in_transaction_session_timeout")).scalar_one() == "1min"
+    wrong = pg.create_engine(postgres.url, password="not-" + postgres.password)
+    with pytest.raises(Exception) as refused:
+        wrong.connect()
+    from syndicate import redact
+
+    assert ("not-" + postgres.password) not in redact.redact(str(refused.value))
+
+
+def test_a_password_in_the_url_is_refused() -> None:
+    with pytest.raises(ValueError, match="must not carry a password"):
+        pg.create_engine("postgresql://syndicate:hunter22@127.0.0.1/db")
+
+
+def test_lock_keys_are_stable_and_distinct() -> None:
+    # Fixed values: every host and every Python must derive the same key for a name.
+    assert pg.advisory_key("partner:wp") == pg.advisory_key("partner:wp")
+    keys = {pg.advisory_key(f"{kind}:{i}") for kind in ("feed", "partner") for i in range(5000)}
+    assert len(keys) == 10000
+    assert all(-(2**63) <= k < 2**63 for k in keys)
