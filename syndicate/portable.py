@@ -12,6 +12,24 @@ differ in a way the store would notice:
 * PostgreSQL's ``text`` cannot hold U+0000 (SQLite's can): ``pg_text`` says whether a value fits, and
   ``without_nul`` is the store's choice for text from feeds (JSON columns are safe: ``json.dumps``
   writes ``\\u0000``).
+
+What store.py (schema 2) needs on PostgreSQL, found by running it against one (the rest — its
+Core tables, Text timestamps in ISO form, Boolean, ``func.count``/``sum``/``max`` — is portable):
+
+1. its engine from ``postgres.create_engine`` (psycopg driver, password in connect args, keepalives),
+   not ``sqlalchemy.create_engine(url)``;
+2. ``_migrate`` inside ``postgres.migrate_once``: concurrent ``create_all`` fails on the catalog;
+3. ``_upsert`` is already ``ON CONFLICT DO UPDATE`` per dialect: ``upsert`` here is the same, shared;
+4. ``add_series_parts`` is a plain insert (an ``IntegrityError`` when two runs number one part):
+   ``insert_missing`` and read the numbers back;
+5. ``put_media`` deletes then inserts: one ``upsert``;
+6. the ``ORDER BY`` of ``deliveries`` (partner, created_at, guid) sorts guids linguistically on
+   PostgreSQL: key columns as ``sortable_text()`` (a schema-3 migration for SQLite is not needed:
+   the variant changes nothing there);
+7. text from feeds through ``without_nul`` (titles, URLs, guids);
+8. ``lock`` has no file for a server: the run's ``postgres.Claims`` instead, one per feed and partner;
+9. a transaction must not stay open across a remote call: ``idle_in_transaction_session_timeout``
+   (one lease) ends it on PostgreSQL.
 """
 
 from __future__ import annotations

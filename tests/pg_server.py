@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 APT_PACKAGE = "postgresql"
+PREFIX = "syndicate-pg-"
 DEBIAN_BINARIES = Path("/usr/lib/postgresql")
 ADMIN_USER = "admin"
 USER = "syndicate"
@@ -182,10 +183,12 @@ def start(bindir: Path | None = None) -> PostgresCluster:
             owner = pwd.getpwnam(run_as)
         except KeyError:
             raise RuntimeError("running as root and there is no 'postgres' user to run the server as") from None
+    reap_orphans(bindir, run_as)
     # Not under pytest's tmp_path: that folder is private to root, and the server's user must reach it.
-    root = Path(tempfile.mkdtemp(prefix="syndicate-pg-"))
+    root = Path(tempfile.mkdtemp(prefix=PREFIX))
     cluster = PostgresCluster(root=root, bindir=bindir, port=0, password=secrets.token_urlsafe(12), run_as=run_as)
     atexit.register(stop, cluster)
+    (root / "owner.pid").write_text(f"{os.getpid()}\n")
     cluster.socket_dir.mkdir()
     pwfile = root / "admin.pw"
     pwfile.write_text(secrets.token_urlsafe(12) + "\n")
@@ -216,6 +219,27 @@ def start(bindir: Path | None = None) -> PostgresCluster:
                                f"{cluster.tail()}")
     cluster.admin_sql(f"CREATE ROLE {USER} LOGIN PASSWORD '{cluster.password}'")
     return cluster
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def reap_orphans(bindir: Path, run_as: str | None) -> None:
+    """Stop and remove the clusters of test sessions that died without stopping theirs (kill -9)."""
+    for root in Path(tempfile.gettempdir()).glob(PREFIX + "*"):
+        try:
+            owner = int((root / "owner.pid").read_text())
+        except (OSError, ValueError):
+            continue  # not made by this module, or still being made
+        if not _alive(owner):
+            stop(PostgresCluster(root=root, bindir=bindir, port=0, password="", run_as=run_as))
 
 
 def stop(cluster: PostgresCluster) -> None:
