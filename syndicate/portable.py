@@ -18,7 +18,10 @@ Core tables, Text timestamps in ISO form, Boolean, ``func.count``/``sum``/``max`
 
 1. its engine from ``postgres.create_engine`` (psycopg driver, password in connect args, keepalives),
    not ``sqlalchemy.create_engine(url)``;
-2. ``_migrate`` inside ``postgres.migrate_once``: concurrent ``create_all`` fails on the catalog;
+2. ``_migrate`` inside ``postgres.migrate_once``: on PostgreSQL concurrent ``create_all`` fails on
+   the catalog; on SQLite each ``ALTER`` of a migration commits on its own (the driver begins no
+   transaction before DDL), so one that dies midway leaves a column added at the old version, and
+   the next run's ``ALTER`` fails (duplicate column);
 3. ``_upsert`` is already ``ON CONFLICT DO UPDATE`` per dialect: ``upsert`` here is the same, shared;
 4. ``add_series_parts`` is a plain insert (an ``IntegrityError`` when two runs number one part):
    ``insert_missing`` and read the numbers back;

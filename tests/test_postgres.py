@@ -14,6 +14,7 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -96,6 +97,34 @@ def test_runs_starting_together_create_the_schema_once(postgres: PostgresDatabas
     engine = postgres.engine()
     with engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM meta WHERE key = 'schema_version'")).scalar_one() == 1
+
+
+def test_on_sqlite_migrate_once_is_one_transaction(tmp_path: Path) -> None:
+    from sqlalchemy import create_engine
+
+    from .pg_worker import create_schema
+
+    engine = create_engine(f"sqlite:///{tmp_path / 'state.db'}")
+    assert pg.migrate_once(engine, create_schema) is True
+    assert pg.migrate_once(engine, create_schema) is False
+    with pytest.raises(RuntimeError):
+        pg.migrate_once(engine, fail_after_ddl)
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM sqlite_master WHERE name = 'half'")).scalar_one() == 0
+
+
+def test_a_migration_that_fails_midway_leaves_no_trace_and_no_lock(postgres: PostgresDatabase) -> None:
+    engine = prepared(postgres)
+    with pytest.raises(RuntimeError):
+        pg.migrate_once(engine, fail_after_ddl)
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT to_regclass('half')")).scalar_one() is None
+    assert pg.migrate_once(engine, lambda conn: "the lock went with the transaction") is not None
+
+
+def fail_after_ddl(conn: Any) -> None:
+    conn.execute(text("CREATE TABLE half (x INTEGER)"))
+    raise RuntimeError("the migration failed midway")
 
 
 # --- claims ------------------------------------------------------------------------------------
