@@ -25,7 +25,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -350,43 +350,44 @@ class Claims:
 
         Raises StoreUnavailable when the server cannot be reached, ClaimLost when this run lost its
         connection's claims already."""
-        if name in self._held:
-            return self._held[name]
-        key = advisory_key(name)
-        if not self._try_lock(key):
-            if not self._take_over_expired(name, key):
-                return None
-        sent = time.monotonic()
-        token = uuid.uuid4().hex
-        try:
-            with self._io:
-                with self._deadline():
-                    with self._conn.transaction():
-                        # Deleting first waits for a fenced write of the previous holder to commit.
-                        self._conn.execute("DELETE FROM claims WHERE name = %(name)s", {"name": name})
-                        self._conn.execute(
-                            "INSERT INTO claims (name, holder, backend_pid, token, taken_at, expires_at) "
-                            "VALUES (%(name)s, %(holder)s, pg_backend_pid(), %(token)s, now(), "
-                            "now() + %(lease)s * interval '1 second')",
-                            {"name": name, "holder": self.holder, "token": token, "lease": self.lease_seconds})
-        except Exception as exc:
-            self._raise_gone(exc)
-            if isinstance(exc, psycopg.errors.LockNotAvailable):  # a fenced write of the last holder lingers
-                self._call("SELECT pg_advisory_unlock(%(key)s)", {"key": key})
-                return None
-            raise
-        claim = Claim(name=name, token=token, claims=self, valid_until=sent + self.lease_seconds)
-        self._held[name] = claim
-        return claim
+        return self.take_many([name]).get(name)
 
-    def release(self, claim: Claim) -> None:
-        """Give a claim back (its lease row goes, then the lock). Quietly nothing if already lost."""
-        if self._held.pop(claim.name, None) is None or self.lost_reason is not None:
+    def take_many(self, names: Iterable[str], *, limit: int | None = None) -> dict[str, Claim]:
+        """Take those of ``names`` that no other run holds, at most ``limit`` new ones (in their order);
+        name → claim for each taken now or held already. A few round trips, however many names.
+
+        Bounded because each advisory lock of each session fills a slot of the server's shared lock
+        table (``max_locks_per_transaction`` × ``max_connections``: 6,400 by default, for all runs
+        together; more and every session gets "out of shared memory"): a run with 10,000 feeds takes
+        them a batch at a time and releases each batch when it is recorded."""
+        wanted = list(dict.fromkeys(names))
+        result = {name: self._held[name] for name in wanted if name in self._held}
+        fresh = [name for name in wanted if name not in self._held]
+        if not fresh or limit == 0:
+            return result
+        got = self._try_locks(fresh, limit)
+        if limit is None or len(got) < limit:
+            # Rare: the lock is held but its lease ran out (a holder gone silent): one at a time.
+            expired = self._call("SELECT name FROM claims WHERE name = ANY(%(names)s) AND expires_at <= now()",
+                                 {"names": [name for name in fresh if name not in got]})
+            for (name,) in expired:
+                if limit is not None and len(got) >= limit:
+                    break
+                if self._take_over_expired(str(name), advisory_key(str(name))):
+                    got.append(str(name))
+        result.update(self._lease(got))
+        return result
+
+    def release(self, *claims: Claim) -> None:
+        """Give claims back (their lease rows go, then the locks). Quietly nothing for one already lost."""
+        mine = [c for c in claims if self._held.pop(c.name, None) is not None]
+        for claim in mine:
+            claim.lost_reason = claim.lost_reason or "released"
+        if not mine or self.lost_reason is not None:
             return
-        claim.lost_reason = "released"
-        self._call("DELETE FROM claims WHERE name = %(name)s AND token = %(token)s",
-                   {"name": claim.name, "token": claim.token})
-        self._call("SELECT pg_advisory_unlock(%(key)s)", {"key": advisory_key(claim.name)})
+        self._call("DELETE FROM claims WHERE name = ANY(%(names)s) AND token = ANY(%(tokens)s)",
+                   {"names": [c.name for c in mine], "tokens": [c.token for c in mine]})
+        self._unlock([c.name for c in mine])
 
     def holder_of(self, name: str) -> str | None:
         """Who holds ``name`` by the claims table (for messages), or None."""
@@ -422,6 +423,47 @@ class Claims:
     def _try_lock(self, key: int) -> bool:
         rows = self._call("SELECT pg_try_advisory_lock(%(key)s)", {"key": key})
         return bool(rows[0][0])
+
+    def _try_locks(self, names: list[str], limit: int | None) -> list[str]:
+        """Try the locks of ``names`` in order, in one statement, stopping once ``limit`` are taken.
+
+        No ORDER BY: rows leave the function scan in order and the filter runs row by row as LIMIT
+        pulls them, so no lock is tried past the limit (a sort would try them all first)."""
+        rows = self._call(
+            "SELECT w.name FROM unnest(%(names)s::text[], %(keys)s::bigint[]) AS w(name, key) "
+            "WHERE pg_try_advisory_lock(w.key) LIMIT %(limit)s",
+            {"names": names, "keys": [advisory_key(name) for name in names], "limit": limit})
+        return [str(name) for (name,) in rows]
+
+    def _unlock(self, names: list[str]) -> None:
+        self._call("SELECT pg_advisory_unlock(k) FROM unnest(%(keys)s::bigint[]) AS k",
+                   {"keys": [advisory_key(name) for name in names]})
+
+    def _lease(self, names: list[str]) -> dict[str, Claim]:
+        """Write the lease rows of names whose locks were just taken; their claims."""
+        if not names:
+            return {}
+        sent = time.monotonic()
+        tokens = [uuid.uuid4().hex for _ in names]
+        try:
+            with self._io, self._deadline(), self._conn.transaction():
+                # Deleting first waits for a fenced write of a previous holder to commit.
+                self._conn.execute("DELETE FROM claims WHERE name = ANY(%(names)s)", {"names": names})
+                self._conn.execute(
+                    "INSERT INTO claims (name, holder, backend_pid, token, taken_at, expires_at) "
+                    "SELECT name, %(holder)s, pg_backend_pid(), token, now(), now() + %(lease)s * interval '1 second' "
+                    "FROM unnest(%(names)s::text[], %(tokens)s::text[]) AS w(name, token)",
+                    {"names": names, "tokens": tokens, "holder": self.holder, "lease": self.lease_seconds})
+        except Exception as exc:
+            self._raise_gone(exc)
+            if isinstance(exc, psycopg.errors.LockNotAvailable):  # a fenced write of a last holder lingers
+                self._unlock(names)
+                return {}
+            raise
+        claims = {name: Claim(name=name, token=token, claims=self, valid_until=sent + self.lease_seconds)
+                  for name, token in zip(names, tokens)}
+        self._held.update(claims)
+        return claims
 
     def _take_over_expired(self, name: str, key: int) -> bool:
         """If ``name``'s lease ran out while its holder's session still holds the lock, end that session

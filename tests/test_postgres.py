@@ -155,6 +155,47 @@ def test_a_claim_holds_off_others_and_is_released(postgres: PostgresDatabase) ->
         assert theirs.take("feed:blog") is not None
 
 
+def advisory_locks_of(db: PostgresDatabase, claims: pg.Claims) -> int:
+    """How many advisory locks the claims connection of ``claims`` holds on the server."""
+    rows = db.cluster.admin_sql(
+        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted AND pid IN "
+        f"(SELECT pid FROM pg_stat_activity WHERE datname = '{db.name}' AND backend_type = 'client backend' "
+        f"AND pid = (SELECT backend_pid FROM claims WHERE holder = '{claims.holder}' LIMIT 1))",
+        database=db.name)
+    return int(rows[0][0])  # type: ignore[call-overload]
+
+
+def test_take_many_takes_what_is_free_up_to_the_limit_and_no_lock_more(postgres: PostgresDatabase) -> None:
+    engine = prepared(postgres)
+    names = [f"feed:{i}" for i in range(10)]
+    with pg.Claims(engine, lease_seconds=30) as mine, pg.Claims(engine, lease_seconds=30) as theirs:
+        first = mine.take_many(names[::2])
+        assert sorted(first) == sorted(names[::2])
+        some = theirs.take_many(names, limit=3)
+        assert list(some) == names[1:7:2]  # the first three free ones, in order
+        assert advisory_locks_of(postgres, theirs) == 3  # none tried past the limit
+        rest = theirs.take_many(names)
+        assert sorted(rest) == sorted(names[1::2])  # the three again, and the other two
+        assert advisory_locks_of(postgres, theirs) == 5
+        mine.release(*first.values())
+        assert sorted(theirs.take_many(names)) == names
+        assert advisory_locks_of(postgres, mine) == 0
+
+
+def test_thousands_of_feeds_are_taken_in_batches(postgres: PostgresDatabase) -> None:
+    engine = prepared(postgres)
+    names = [f"feed:{i}" for i in range(5000)]
+    with pg.Claims(engine, lease_seconds=30) as claims:
+        started = time.monotonic()
+        for start in range(0, len(names), 1000):
+            batch = claims.take_many(names[start:start + 1000])
+            assert len(batch) == 1000
+            claims.release(*batch.values())
+        took = time.monotonic() - started
+    print(f"5000 feed claims taken and released in batches of 1000: {took:.2f} s")
+    assert took < 30
+
+
 def test_kill_9_of_the_holder_frees_the_claim_at_once(postgres: PostgresDatabase) -> None:
     engine = prepared(postgres)
     holder = claim_worker(postgres, "partner:wp", lease=30)  # a lease far longer than the takeover
