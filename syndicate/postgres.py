@@ -404,6 +404,10 @@ class Claims:
         self._stop.set()
         if self._heartbeat.is_alive() and self._heartbeat is not threading.current_thread():
             self._heartbeat.join(timeout=self.call_timeout + 1)
+        if self._held and self.lost_reason is None:
+            with contextlib.suppress(Exception):  # tidy only: the locks go with the session anyway
+                self._call("DELETE FROM claims WHERE holder = %(holder)s AND backend_pid = pg_backend_pid()",
+                           {"holder": self.holder})
         for claim in self._held.values():
             claim.lost_reason = claim.lost_reason or "released"
         self._held.clear()

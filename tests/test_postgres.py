@@ -14,6 +14,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,9 +31,12 @@ from .tcp_proxy import SilentProxy
 class Worker:
     """A tests/pg_worker.py process; its JSON events, read as they come."""
 
+    started: list[Worker] = []
+
     def __init__(self, **args: Any) -> None:
         self.proc = subprocess.Popen([sys.executable, "-m", "tests.pg_worker", json.dumps(args)], cwd=REPO,
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        Worker.started.append(self)
         self.events: queue.Queue[dict[str, Any]] = queue.Queue()
         threading.Thread(target=self._read, daemon=True).start()
 
@@ -58,6 +62,17 @@ class Worker:
             self.proc.wait()
         assert self.proc.stderr is not None
         return self.proc.returncode, self.proc.stderr.read()
+
+
+@pytest.fixture(autouse=True)
+def no_worker_left() -> Iterator[None]:
+    """Every worker a test started is gone when it ends (a failed or interrupted test included)."""
+    yield
+    while Worker.started:
+        worker = Worker.started.pop()
+        if worker.proc.poll() is None:
+            worker.proc.kill()
+            worker.proc.wait()
 
 
 def claim_worker(db: PostgresDatabase, name: str, **args: Any) -> Worker:
@@ -355,3 +370,70 @@ def test_lock_keys_are_stable_and_distinct() -> None:
     keys = {pg.advisory_key(f"{kind}:{i}") for kind in ("feed", "partner") for i in range(5000)}
     assert len(keys) == 10000
     assert all(-(2**63) <= k < 2**63 for k in keys)
+
+
+# --- any sequence of takings, releases and runs ending keeps one holder per name --------------
+
+
+def test_any_sequence_of_claims_keeps_one_holder_per_name(postgres: PostgresDatabase) -> None:
+    from hypothesis import HealthCheck, settings
+    from hypothesis import strategies as st
+    from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
+
+    engine = prepared(postgres)
+    names = st.sampled_from(["feed:a", "feed:b", "partner:x", "partner:y"])
+    runs = st.integers(0, 2)
+
+    class ThreeRuns(RuleBasedStateMachine):
+        """Three runs on one database; the model says who holds what."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            with engine.begin() as conn:  # what an earlier example's runs left
+                conn.execute(text("DELETE FROM claims"))
+            self.runs = [pg.Claims(engine, lease_seconds=30) for _ in range(3)]
+            self.holder: dict[str, int] = {}
+
+        @rule(run=runs, name=names)
+        def take(self, run: int, name: str) -> None:
+            claim = self.runs[run].take(name)
+            free = self.holder.get(name, run) == run
+            assert (claim is not None) == free
+            if claim is not None:
+                self.holder[name] = run
+
+        @rule(run=runs, wanted=st.lists(names, max_size=4), limit=st.none() | st.integers(0, 3))
+        def take_many(self, run: int, wanted: list[str], limit: int | None) -> None:
+            taken = self.runs[run].take_many(wanted, limit=limit)
+            already = {n for n in wanted if self.holder.get(n) == run}
+            free = [n for n in dict.fromkeys(wanted) if n not in self.holder]
+            expected = already | set(free if limit is None else free[:limit])
+            assert set(taken) == expected
+            self.holder.update({n: run for n in taken})
+
+        @rule(run=runs, name=names)
+        def release(self, run: int, name: str) -> None:
+            claim = next((c for c in self.runs[run].held if c.name == name), None)
+            if claim is not None:
+                self.runs[run].release(claim)
+                del self.holder[name]
+
+        @rule(run=runs)
+        def run_ends(self, run: int) -> None:
+            self.runs[run].close()  # its session ends: everything it held is free
+            self.runs[run] = pg.Claims(engine, lease_seconds=30)
+            self.holder = {n: r for n, r in self.holder.items() if r != run}
+
+        @invariant()
+        def the_server_agrees(self) -> None:
+            with engine.connect() as conn:
+                rows = dict(conn.execute(text("SELECT name, holder FROM claims")).all())
+            assert rows == {n: self.runs[r].holder for n, r in self.holder.items()}
+
+        def teardown(self) -> None:
+            for claims in self.runs:
+                claims.close()
+
+    run_state_machine_as_test(ThreeRuns, settings=settings(
+        max_examples=12, stateful_step_count=12, deadline=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture]))
