@@ -182,11 +182,7 @@ def store_errors(url: str | URL) -> Iterator[None]:
     """Turn "the server went away" inside the block into ``StoreUnavailable``; other errors pass."""
     try:
         yield
-    except (sqlalchemy.exc.DBAPIError, OSError) as exc:
-        if isinstance(exc, OSError) or is_gone(exc):
-            raise unavailable(exc, url) from None
-        raise
-    except psycopg.Error as exc:
+    except (sqlalchemy.exc.DBAPIError, psycopg.Error) as exc:
         if is_gone(exc):
             raise unavailable(exc, url) from None
         raise
@@ -211,8 +207,8 @@ def migrate_once(engine: Engine, migrate: Callable[[Connection], T]) -> T:
 
     SQLite's DDL is transactional too, but Python's sqlite3 driver (before 3.12's ``autocommit``)
     begins no transaction before a ``CREATE`` or ``ALTER``, so each commits on its own: there the
-    transaction is begun by hand,
-    ``BEGIN IMMEDIATE``, which also takes the file's write lock at once — SQLite's schema lock."""
+    transaction is begun by hand, ``BEGIN IMMEDIATE``, which also takes the file's write lock at
+    once — SQLite's schema lock."""
     if engine.dialect.name == "sqlite":
         with engine.connect() as outer:
             conn = outer.execution_options(isolation_level="AUTOCOMMIT")  # the driver begins nothing
