@@ -310,8 +310,11 @@ class Claims:
     * ``token`` fences the ledger: a write made under ``Claim.fence`` cannot land after a takeover.
 
     A lock alone misses silent connections; a lease alone makes every takeover after a crash wait a
-    whole lease and leaves correctness to clocks. Together: at once when the session is gone, within
-    ``lease_seconds`` when it is only silent, and every comparison of times is the server's ``now()``.
+    whole lease. Together: at once when the session is gone, within ``lease_seconds`` when it is only
+    silent; and every comparison of times is the server's ``now()``, so hosts' clocks do not matter.
+
+    One thread takes and releases (the heartbeat is its own). All runs should connect as one role
+    (or hold ``pg_signal_backend``): ending another role's session is refused.
     """
 
     def __init__(self, engine: Engine, *, lease_seconds: float = 60, holder: str | None = None,
@@ -475,9 +478,13 @@ class Claims:
         # lease row (yet) belongs to a run that is taking the claim right now.
         if not expired or lock_pid is None or lock_pid != backend_pid:
             return False
-        with contextlib.suppress(Exception):
-            self._call("SELECT pg_terminate_backend(%(pid)s, %(ms)s)",
-                       {"pid": lock_pid, "ms": int(self.call_timeout * 1000)})
+        try:
+            ended = self._call("SELECT pg_terminate_backend(%(pid)s, %(ms)s)",
+                               {"pid": lock_pid, "ms": int(self.call_timeout * 1000)})
+        except psycopg.errors.InsufficientPrivilege:  # another role's run: grant pg_signal_backend
+            return False
+        if not ended or not ended[0][0]:
+            return False
         deadline = time.monotonic() + self.call_timeout
         while True:  # the ended session lets go of its locks as it exits
             if self._try_lock(key):

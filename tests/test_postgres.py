@@ -248,6 +248,26 @@ def test_a_silent_connection_loses_its_hold_within_the_lease(postgres: PostgresD
     holder.finish()
 
 
+def test_a_silent_run_of_another_role_is_not_ended_and_no_one_waits_on_it(postgres: PostgresDatabase) -> None:
+    lease = 2.0
+    engine = prepared(postgres)
+    other = f"other_{postgres.name}"
+    postgres.cluster.admin_sql(f"CREATE ROLE {other} LOGIN PASSWORD '{postgres.password}'")
+    postgres.cluster.admin_sql(f"GRANT ALL ON claims TO {other}", database=postgres.name)
+    with SilentProxy(("127.0.0.1", postgres.cluster.port)) as proxy:
+        holder = Worker(mode="claim", url=f"postgresql://{other}@127.0.0.1:{proxy.port}/{postgres.name}",
+                        password=postgres.password, name="partner:wp", lease=lease, hold=60)
+        assert holder.next()["event"] == "taken"
+        proxy.go_silent()
+        assert holder.next(timeout=lease * 3)["event"] == "lost"  # the holder stops all the same
+        time.sleep(lease)
+        with pg.Claims(engine, lease_seconds=lease) as mine:
+            started = time.monotonic()
+            assert mine.take("partner:wp") is None  # its session may not be ended by another role
+            assert time.monotonic() - started < 0.5
+    holder.finish()
+
+
 def test_a_restart_loses_the_claims_and_fails_the_store_cleanly(postgres: PostgresDatabase) -> None:
     lease = 3.0
     engine = prepared(postgres)
