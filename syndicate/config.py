@@ -139,15 +139,15 @@ class StateConfig(Model):
     @field_validator("url")
     @classmethod
     def _state_url(cls, value: str) -> str:
-        from .postgres import check_url, is_postgres_url  # light: SQLAlchemy is needed by the store anyway
+        if not is_postgres_url(value):
+            return value
+        from .postgres import check_url  # imports psycopg: only for a server's URL
 
-        return check_url(value) if is_postgres_url(value) else value
+        return check_url(value)
 
     @field_validator("password")
     @classmethod
     def _password_for_a_server(cls, value: Secret | None, info: ValidationInfo) -> Secret | None:
-        from .postgres import is_postgres_url
-
         if value is not None and not is_postgres_url(str(info.data.get("url", ""))):
             raise ValueError('only a PostgreSQL store (url = "postgresql://…") takes a password')
         return value
@@ -155,9 +155,12 @@ class StateConfig(Model):
     @property
     def is_postgres(self) -> bool:
         """Whether the store is a PostgreSQL server (else a SQLite file)."""
-        from .postgres import is_postgres_url
-
         return is_postgres_url(self.url)
+
+
+def is_postgres_url(url: str) -> bool:
+    """Whether a ``[state] url`` names a PostgreSQL server (any driver, or the ``postgres://`` misspelling)."""
+    return url.split(":", 1)[0].lower().split("+", 1)[0] in ("postgresql", "postgres")
 
 
 def _prepare_state(raw: dict[str, Any], base_dir: Path) -> list[str]:

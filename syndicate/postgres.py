@@ -57,11 +57,6 @@ _GONE_STATES = frozenset({"57P01", "57P02", "57P03"})
 # --- URLs and engines ---------------------------------------------------------------------------
 
 
-def is_postgres_url(url: str) -> bool:
-    """Whether a ``[state] url`` names a PostgreSQL server."""
-    return url.split(":", 1)[0].lower().split("+", 1)[0] in ("postgresql", "postgres")
-
-
 def check_url(url: str) -> str:
     """A PostgreSQL state URL as given, or ValueError saying what is wrong (never repeating the URL).
 

@@ -93,3 +93,15 @@ def test_the_defaults_are_a_sqlite_file_and_a_60_s_lease(tmp_path: Path) -> None
     config = load_config(write(tmp_path, BASE))
     assert not config.state.is_postgres
     assert config.state.password is None and config.state.lease_seconds == 60
+
+
+def test_a_sqlite_config_loads_without_the_postgresql_driver(tmp_path: Path) -> None:
+    # Every command loads the config: a SQLite store must not pay for importing psycopg.
+    import subprocess
+    import sys
+
+    path = write(tmp_path, BASE + '[state]\nurl = "sqlite:///.syndicate/state.db"\n')
+    probe = ("import sys; from syndicate.config import load_config; load_config(sys.argv[1]); "
+             "print(sorted(m for m in ('psycopg', 'syndicate.postgres') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", probe, str(path)], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
