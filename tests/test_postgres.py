@@ -220,6 +220,7 @@ def test_kill_9_of_the_holder_frees_the_claim_at_once(postgres: PostgresDatabase
         os.kill(holder.proc.pid, signal.SIGKILL)
         claim, waited = take_within(other, "partner:wp", 10)
         assert claim is not None
+        print(f"taken over {waited:.2f} s after kill -9 of the holder (lease 30 s)")
         assert waited < 2, f"took {waited:.2f} s after kill -9"
     holder.finish()
 
@@ -242,6 +243,8 @@ def test_a_silent_connection_loses_its_hold_within_the_lease(postgres: PostgresD
             assert waited <= lease + 1.0, f"taken over {waited:.2f} s after the connection went silent"
             lost = holder.next(timeout=lease * 3)
             assert lost["event"] == "lost"
+            print(f"silent connection, lease {lease:g} s: taken over after {waited:.2f} s, "
+                  f"the holder stopped after {lost['t'] - silent_at:.2f} s ({lost['reason']})")
             assert lost["t"] - silent_at <= lease, f"the holder noticed after {lost['t'] - silent_at:.2f} s"
             # the holder's session was ended on the server, so its lock is gone for good
             assert other.take("partner:wp") is claim
@@ -283,6 +286,7 @@ def test_a_restart_loses_the_claims_and_fails_the_store_cleanly(postgres: Postgr
     assert "\n" not in message and postgres.password not in message
     assert message.startswith(f"the state store (PostgreSQL at 127.0.0.1:{postgres.cluster.port}/{postgres.name})")
     lost = holder.next(timeout=lease * 3)
+    print(f"restart, lease {lease:g} s: the holder stopped {lost['t'] - restarted_at:.2f} s after the restart")
     assert lost["event"] == "lost" and lost["t"] - restarted_at <= lease
     holder.finish()
     with pg.Claims(engine, lease_seconds=lease) as after:  # the next run goes on at once
