@@ -37,3 +37,15 @@ class StoreError(SyndicateError):
     """The state store failed mid-run (a full disk, a lost file): the run stops with one line (exit 1)."""
 
     exit_code = 1
+
+
+class StoreUnavailable(SyndicateError):
+    """The state store's server went away or cannot be reached mid-run: the remaining work fails (exit 1)."""
+
+    exit_code = 1
+
+
+class ClaimLost(SyndicateError):
+    """This run no longer holds a feed or partner it was working on (its lease ran out or was taken over)."""
+
+    exit_code = 1
