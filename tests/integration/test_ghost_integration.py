@@ -367,7 +367,8 @@ def test_publisher_paths_on_real_ghost(ghost: ghost_server.GhostSite, monkeypatc
     try:
         checks = publisher.test()
         assert all(c.ok for c in checks), checks
-        assert [c.what for c in checks] == ["Admin API key", "Ghost reachable", "Admin API key accepted"]
+        assert [c.what for c in checks] == ["Admin API key", "Ghost reachable", "Ghost version",
+                                            "Admin API key accepted"]
 
         copy = publisher.create(an_article(), marker)
         assert copy.status == "draft" and copy.url and "/p/" in copy.url  # a draft's preview URL
@@ -449,6 +450,7 @@ def test_a_refused_key_is_reported_plainly_without_the_secret(ghost: ghost_serve
     result = run("partners", "test")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "ok   Ghost reachable" in result.stdout and "ok   Admin API key accepted" in result.stdout
+    assert f"ok   Ghost version: {ghost.series}\n" in result.stdout  # the one running, e.g. 6.65
     assert ghost_posts(ghost) == {}  # partners test changes nothing
     assert ghost.admin_api_key.split(":")[1] not in "\n".join(run.outputs)
 
