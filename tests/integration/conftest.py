@@ -24,6 +24,14 @@ WORDPRESS_VERSIONS = wordpress_server.versions_under_test()
 GHOST_VERSIONS = ghost_server.versions_under_test()
 
 
+@pytest.hookimpl(trylast=True)  # after pytest has grouped the tests by CMS version: the order within stays
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The real-CMS tests run after all the others: unit failures show in seconds, and the CMSs that
+    tests/run.sh installs in the background meanwhile are ready by then."""
+    items[:] = ([i for i in items if i.get_closest_marker("integration") is None]
+                + [i for i in items if i.get_closest_marker("integration") is not None])
+
+
 def _cannot_install(what: str, exc: Exception) -> None:
     if os.environ.get("SYNDICATE_TEST_REQUIRE_CMS") == "1":
         pytest.fail(f"{what} cannot be installed here (SYNDICATE_TEST_REQUIRE_CMS=1): {exc}", pytrace=False)

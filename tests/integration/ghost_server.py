@@ -714,20 +714,23 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--root", type=Path, default=None,
                     help="instance dir (default: <cache>/instance-default)")
     ap.add_argument("--port", type=int, default=None, help="port on 127.0.0.1 (default: a free one)")
-    ap.add_argument("--version", default=GHOST_VERSION)
+    ap.add_argument("--version", action="append", default=None,
+                    help=f"a series of {', '.join(RELEASES)}; install: repeatable, default the versions "
+                         f"under test ($SYNDICATE_TEST_GHOST); start: default {DEFAULT_SERIES}")
     a = ap.parse_args(argv)
     root = (a.root or cache_base() / "instance-default").expanduser().resolve()
     try:
         if a.command == "install":
-            t0 = time.monotonic()
-            print(ensure_installed(a.version))
-            print(f"ready in {time.monotonic() - t0:.1f}s", file=sys.stderr)
+            for version in a.version or versions_under_test():
+                t0 = time.monotonic()
+                print(ensure_installed(version), flush=True)
+                print(f"Ghost {version} ready in {time.monotonic() - t0:.1f}s", file=sys.stderr, flush=True)
         elif a.command == "start":
             old = _site_from_root(root)
             if old.pid and _pid_alive(old.pid):
                 print(f"Ghost already running for {root} (pid {old.pid}); stop it first", file=sys.stderr)
                 return 1
-            site = start(root, a.port, a.version, detach=True)
+            site = start(root, a.port, (a.version or [DEFAULT_SERIES])[-1], detach=True)
             _RUNNING.pop(site.pid, None)  # leave it running after the CLI exits
             print(json.dumps({"url": site.url, "admin_api_key": site.admin_api_key, "root": str(root),
                               "pid": site.pid, "owner_email": site.owner_email,

@@ -960,9 +960,17 @@ def main(argv: Optional[list] = None) -> int:
     sp.add_argument("--version", default=DEFAULT_SERIES, choices=sorted(RELEASES))
     st = sub.add_parser("stop", help="stop the servers started for --root")
     st.add_argument("--root", type=Path, required=True)
+    ins = sub.add_parser("install", help="install/fetch what the versions need (into the cache), start nothing")
+    ins.add_argument("--version", action="append", choices=sorted(RELEASES),
+                     help="repeatable; default: the versions under test ($SYNDICATE_TEST_WORDPRESS)")
     args = ap.parse_args(argv)
     try:
-        if args.cmd == "start":
+        if args.cmd == "install":
+            for version in args.version or versions_under_test():
+                t0 = time.monotonic()
+                tree = ensure_installed(version)
+                print("WordPress %s: %s (%.1fs)" % (_tree_version(tree), tree, time.monotonic() - t0), flush=True)
+        elif args.cmd == "start":
             site = start(args.root, args.port, args.version)
             info = _site_info(site)
             print(json.dumps(info), flush=True)
