@@ -438,19 +438,30 @@ class GhostSite:
     def api(self) -> _Admin:
         return _Admin(self.url, key=self.admin_api_key, accept_version=release(self.version).accept_version)
 
+    def browse(self, resource: str, query: str = "") -> list[dict]:
+        """Every item of an Admin API list (``posts``, ``tags``…), page by page.
+
+        Ghost 6 answers at most 100 items however many are asked for (``limit=all`` included), so
+        one request would silently miss the rest there."""
+        api, items, page = self.api(), [], 1
+        while page:
+            body = api.request("GET", f"/{resource}/?limit=100&page={page}" + (f"&{query}" if query else ""))
+            items += body[resource]
+            nxt = ((body.get("meta") or {}).get("pagination") or {}).get("next")
+            page = int(nxt) if nxt and int(nxt) > page else 0
+        return items
+
     def reset(self) -> None:
         """Delete every post (any status) and every tag (public and internal)."""
         api = self.api()
         for _ in range(20):
-            posts = api.request("GET", "/posts/?limit=all&fields=id"
-                                       "&filter=status:[draft,published,scheduled,sent]")["posts"]
+            posts = self.browse("posts", "fields=id&filter=status:[draft,published,scheduled,sent]")
             if not posts:
                 break
             for p in posts:
                 api.request("DELETE", f"/posts/{p['id']}/", ok=(204, 404))
         for _ in range(20):
-            tags = api.request("GET", "/tags/?limit=all&fields=id"
-                                      "&filter=visibility:[public,internal]")["tags"]
+            tags = self.browse("tags", "fields=id&filter=visibility:[public,internal]")
             if not tags:
                 break
             for t in tags:

@@ -177,8 +177,7 @@ class Syndicate:
 
 def ghost_posts(site: ghost_server.GhostSite) -> dict[str, dict[str, Any]]:
     """Every post on the site (any status), with Ghost's HTML, by canonical URL."""
-    posts = site.api().request("GET", "/posts/?limit=all&formats=html"
-                                      "&filter=status:[draft,published,scheduled,sent]")["posts"]
+    posts = site.browse("posts", "formats=html&filter=status:[draft,published,scheduled,sent]")
     return {p["canonical_url"] or p["id"]: p for p in posts}
 
 

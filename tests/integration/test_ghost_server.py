@@ -77,3 +77,17 @@ def test_site_and_post_roundtrip(smoke_site):
     r = requests.get(api + "/tags/?limit=all&filter=visibility:[public,internal]", headers=auth(ghost),
                      timeout=30)
     assert r.json()["tags"] == []
+
+
+def test_browse_pages_past_ghost_6s_cap_of_100_items(smoke_site):
+    """Ghost 6 answers at most 100 items even for limit=all: the harness's browse (and so reset, and the
+    tests' view of the site) must page, or it would silently see only the first 100."""
+    ghost = smoke_site
+    api = ghost.url + "/ghost/api/admin"
+    names = [f"cap-{i:03d}" for i in range(105)]
+    for name in names:
+        r = requests.post(api + "/tags/", json={"tags": [{"name": name}]}, headers=auth(ghost), timeout=30)
+        assert r.status_code == 201, r.text
+    assert sorted(t["name"] for t in ghost.browse("tags", "fields=name")) == names
+    ghost.reset()
+    assert ghost.browse("tags", "filter=visibility:[public,internal]") == []

@@ -40,6 +40,7 @@ import fcntl
 import hashlib
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -249,8 +250,6 @@ def ensure_installed(version: str = DEFAULT_SERIES) -> Path:
 
 def _tree_version(tree: Path) -> str:
     """``$wp_version`` of a WordPress tree, read from wp-includes/version.php."""
-    import re
-
     text = (tree / "wp-includes" / "version.php").read_text(errors="replace")
     m = re.search(r"\$wp_version\s*=\s*'([^']+)'", text)
     if not m:
