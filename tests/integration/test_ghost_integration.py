@@ -429,6 +429,21 @@ def test_publisher_paths_on_real_ghost(ghost: ghost_server.GhostSite, monkeypatc
         publisher.close()
 
 
+def test_a_long_alt_text_is_cut_to_what_every_ghost_version_stores(ghost: ghost_server.GhostSite,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ghost 6 widened posts_meta.feature_image_alt to 2000 characters, but its post_revisions table
+    still holds 191 and refuses more (422): 191 (counted in code points) stays the cap on 5.x and 6.x."""
+    publisher = make_publisher(ghost, monkeypatch)
+    alt = "Ein grüner Würfel 🟩 " * 20  # 400 code points, astral ones among them
+    try:
+        copy = publisher.create(an_article(featured_image=Image(url="https://origin.example/green.png", alt=alt)),
+                                "syn-00000000000000dd")
+    finally:
+        publisher.close()
+    post = ghost.api().request("GET", f"/posts/{copy.remote_id}/")["posts"][0]
+    assert post["feature_image_alt"] == alt[:191]
+
+
 def test_a_refused_key_is_reported_plainly_without_the_secret(ghost: ghost_server.GhostSite, tmp_path: Path,
                                                               image_server: ImageServer) -> None:
     key_id = ghost.admin_api_key.split(":")[0]
