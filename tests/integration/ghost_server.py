@@ -56,6 +56,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+
 @dataclass(frozen=True)
 class GhostRelease:
     """One Ghost release line the suite runs against, and what it needs to run here."""
