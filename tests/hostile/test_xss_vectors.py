@@ -35,9 +35,9 @@ pytestmark = pytest.mark.browser
 FRAGMENT_SCAFFOLDING = {("head", "meta"): frozenset({"charset"}), ("head", "title"): frozenset()}
 #: Frames per batch page, parts (entries) per shared page (see ``_run``).
 FRAMES_PER_BATCH = 60
-PARTS_PER_PAGE = 40
-WHOLE_FILES_EVERY = 10
-RAW_SAMPLE_EVERY = 8
+PARTS_PER_PAGE = 60
+WHOLE_FILES_EVERY = 16
+RAW_SAMPLE_EVERY = 16
 FEED_CHUNK = 200
 #: Kinds of finding that the DOM names per part; the others are seen per frame (page).
 DOM_KINDS = {"element", "attribute", "url"}
