@@ -63,8 +63,6 @@ KNOWN_OTHER_HOLES = {
     "feedparser-encoding-crash": "feeds.parse_bytes lets feedparser's UnicodeDecodeError/ValueError escape "
                                  "for a mangled encoding declaration (<?xml encoding=\"\\x80tf-8\"?>) instead "
                                  "of a ParseError (for the inputs branch: feeds.py)",
-    "byline-href-none": 'the byline (templates/default/article.html) reads href="None", a relative URL, when '
-                        "an entry has no http(s) link (the urls branch's change leaves it)",
 }
 _reported: set[str] = set()
 
@@ -378,8 +376,6 @@ def test_no_exception_escapes_and_nothing_outside_the_allowlist(data: bytes) -> 
         problems = allowlist_violations(entry.content)
         for kind, html in sent.items():
             problems += [f"{kind}: {p}" for p in allowlist_violations(_body_of(kind, html))]
-        byline = "<a href='None'>: scheme '(relative)'"
-        problems = [p for p in problems if not (p.endswith(byline) and known_hole("byline-href-none", p))]
         problems = [p for p in problems if not (" cite=" in p and "scheme" in p and known_hole("cite-scheme", p))]
         assert not problems, f"entry {entry.guid!r}: {problems}"
 
@@ -395,8 +391,8 @@ def test_a_mangled_encoding_declaration_is_a_parse_error_not_a_crash(declaration
         pass
 
 
-@pytest.mark.xfail(strict=True, reason="issue 14: " + KNOWN_OTHER_HOLES["byline-href-none"])
 def test_an_entry_without_a_web_link_gets_no_relative_byline_link() -> None:
+    """Issue 14: the byline read href="None" (a relative link) for an entry without an http(s) link."""
     data = rss([Item(guid="urn:x:1", link=None, content="<p>x</p>")])
     for entry, sent in _delivered_through_the_stages(data):
         assert entry.url is None
