@@ -508,8 +508,8 @@ class Publisher(PublisherDefaults):
         except (ValueError, KeyError, TypeError):
             return [*checks, Check(False, "Ghost reachable",
                                    redact(f"no Ghost Admin API at {self.config.url}: check url"))]
-        checks.append(Check(True, "Ghost reachable",
-                            f"{site.get('title') or self.config.url}, Ghost {site.get('version', '?')}"))
+        checks.append(Check(True, "Ghost reachable", str(site.get("title") or self.config.url)))
+        checks.append(version_check(site))
         try:
             self._request("GET", "/posts/", params={"limit": 1, "fields": "id"})
         except PublishError as exc:
@@ -525,3 +525,11 @@ class Publisher(PublisherDefaults):
 def _tag_slug(name: str) -> str:
     """The slug Ghost gives an internal tag: ``#syn-…`` → ``hash-syn-…`` (our markers are already slug-safe)."""
     return "hash-" + name.lstrip("#").lower()
+
+
+def version_check(site: Any) -> Check:
+    """The Ghost version the Admin API's site endpoint reports (``major.minor``), as a ``partners test`` line."""
+    version = site.get("version") if isinstance(site, dict) else None
+    if isinstance(version, str) and re.fullmatch(r"[0-9]+(?:\.[0-9]+){0,3}", version):
+        return Check(True, "Ghost version", version)
+    return Check(True, "Ghost version", "not reported by the site endpoint")

@@ -817,6 +817,7 @@ class Publisher(PublisherDefaults):
         roles = ", ".join(me.get("roles") or []) or "no role"
         user = me.get("username") or self.config.username
         checks.append(Check(True, "credentials", f"logged in as {user} ({roles})"))
+        checks.append(self._version_check())
         checks.append(self._cap(caps, "edit_posts", "create posts and tags"))
         if self.config.status == "publish":
             checks.append(self._cap(caps, "publish_posts", "publish posts (status = \"publish\")"))
@@ -851,6 +852,17 @@ class Publisher(PublisherDefaults):
                      f"user {self.config.username!r} may not create them (needs manage_categories): create them "
                      "in WordPress first")
 
+    def _version_check(self) -> Check:
+        """The WordPress version the site discloses: its feed's generator (the REST index has none)."""
+        try:
+            response = self.client.request("GET", self.config.url + "/?feed=rss2", expect=(200,))
+        except PublishError as exc:
+            return Check(True, "WordPress version", f"unknown: could not read the site's feed ({exc})")
+        version = generator_version(response.text)
+        if version is None:
+            return Check(True, "WordPress version", "not disclosed (the site's feed names no WordPress generator)")
+        return Check(True, "WordPress version", version)
+
     def _meta_check(self, key: str) -> Check:
         """Is the canonical meta key registered for posts with show_in_rest (else WordPress drops it)?"""
         try:
@@ -869,3 +881,22 @@ class Publisher(PublisherDefaults):
         """Close the HTTP session."""
         self.api.client.close()
 
+
+_GENERATOR = re.compile(
+    r"""<generator>\s*https?://wordpress\.org/\?v=([^<\s]+)\s*</generator>"""  # RSS 2
+    r"""|<generator\b[^>]{0,200}\bversion=["']([^"']+)["'][^>]{0,200}>\s*WordPress\s*</generator>"""  # Atom
+    r"""|<meta\s+name=["']generator["']\s+content=["']WordPress\s+([^"'\s]+)["']""",  # a page's head
+    re.IGNORECASE)
+_VERSION = re.compile(r"[0-9]+(?:\.[0-9]+){0,3}(?:-[0-9A-Za-z.]+)?")
+
+
+def generator_version(text: str) -> str | None:
+    """The WordPress version a feed or page names in its generator, or None (hidden, not WordPress).
+
+    Only a version-shaped value is taken: the text is the partner's, and the value is printed.
+    """
+    for match in _GENERATOR.finditer(text):
+        value = next(v for v in match.groups() if v is not None)
+        if _VERSION.fullmatch(value):
+            return value
+    return None
