@@ -117,7 +117,7 @@ class Planner:
 
     def overwrites(self, entry: Entry) -> bool:
         """Did an editor ask to push over the partner's edit of this entry's copy?"""
-        return any(self.rules.matches(o, entry) for o in self.overwrite)
+        return any(self.catalog.names(o, entry) for o in self.overwrite)
 
     def plan(self, partner: PartnerConfig, publisher: Publisher, ledger: Ledger,
              predicted: dict[tuple[str, str], str]) -> list[Planned]:
