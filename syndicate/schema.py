@@ -21,8 +21,9 @@ SCHEMA_VERSION = 3
 MIGRATIONS: dict[int, tuple[str, ...]] = {
     2: ("ALTER TABLE feeds ADD COLUMN body_hash TEXT", "ALTER TABLE feeds ADD COLUMN parse_key TEXT"),
     # Entry identity: every entry known so far is its own key, known by the guid it has.
+    # (WHERE true: SQLite's grammar needs it before ON CONFLICT in an INSERT … SELECT; PostgreSQL accepts it.)
     3: ("INSERT INTO entry_guids (source, entry_key, guid, first_seen, reading) "
-        "SELECT source, guid, guid, first_seen, 0 FROM entries",),
+        "SELECT source, guid, guid, first_seen, 0 FROM entries WHERE true ON CONFLICT DO NOTHING",),
 }
 
 metadata = MetaData()

@@ -153,3 +153,54 @@ def test_a_store_of_the_landed_main_is_upgraded_in_place(run: CLI, example: Path
         assert sorted(conn.execute("SELECT partner, source, guid, remote_id FROM deliveries")) == ledger
         assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("3",)
     assert all(len(r["guids"]) == 2 for r in status(run))  # type: ignore[arg-type]
+
+
+CATEGORY_SOURCE = """
+[sources.easierinc_radicals]
+name = "easierinc.com"
+site_url = "https://easierinc.com"
+feed = "radicals-feed.xml"
+aliases = ["www.easierinc.com"]
+author = "Andy Brogan"
+license = "permission"
+
+[[grants]]
+source = "easierinc_radicals"
+partner = "enliveningedge"
+evidence = "the same email"
+exclude_categories = ["Members only"]
+"""
+
+
+def add_category_feed(example: Path) -> None:
+    """A second feed of the same site (the author's category feed: the same posts, other guids)."""
+    feed = (example.parent / "easierinc-feed.xml").read_text()
+    (example.parent / "radicals-feed.xml").write_text(feed.replace("?p=", "?cat=radicals&p="))
+    example.write_text(example.read_text() + CATEGORY_SOURCE)
+
+
+def test_one_post_in_two_feeds_of_one_site_is_one_copy(run: CLI, example: Path) -> None:
+    add_category_feed(example)
+    result = run("sync")
+    assert result.exit_code == 0, result.output
+    assert len(copies(example)) == 3
+    checked = json.loads(run("check", "--json").output)
+    second = [c for c in checked if c["source"] == "easierinc_radicals"]
+    assert {(c["action"], c["reason"]) for c in second} == {("skip", "already republished from easierinc"),
+                                                            ("skip", "category excluded: Members only")}
+    assert {c["action"] for c in checked if c["source"] == "easierinc"} == {"unchanged", "skip"}
+    assert {r["source"] for r in status(run)} == {"easierinc"}
+
+
+def test_a_copy_stays_with_the_source_that_made_it(run: CLI, example: Path) -> None:
+    add_category_feed(example)
+    assert run("sync", "--source", "easierinc_radicals").exit_code == 0
+    assert len(copies(example)) == 3
+    result = run("sync")
+    assert result.exit_code == 0, result.output
+    assert "0 created" in result.output
+    assert len(copies(example)) == 3
+    checked = json.loads(run("check", "--json").output)
+    first = [c for c in checked if c["source"] == "easierinc" and c["action"] == "skip"]
+    assert {c["reason"] for c in first} >= {"already republished from easierinc_radicals"}
+    assert {r["source"] for r in status(run)} == {"easierinc_radicals"}
