@@ -36,7 +36,7 @@ from ..config import PartnerConfig, Secret, site_url
 from ..errors import ConfigError
 from ..models import Article, Image, sha256
 from .base import (Check, ImageError, PartnerDown, PartnerEdited, PublishContext, PublishError, RemoteCopy,
-                   UnknownOutcome)
+                   UnknownOutcome, capped_tags)
 from .http import CMSClient
 from .http import preload as preload  # re-exported: the pipeline loads requests early through it
 
@@ -439,7 +439,7 @@ class Publisher:
             "title": html.escape(article.title, quote=False),  # plain text: WordPress takes HTML here
             "content": body + "\n" + marker_comment(marker),
             "excerpt": encode_brackets(html.escape(article.excerpt, quote=False)),
-            "tags": self._term_ids("tags", article.tags, "tag"),
+            "tags": self._term_ids("tags", capped_tags(article)[0], "tag"),
         }
         if self.config.categories:
             ours = self._term_ids("categories", self.config.categories, "category")
@@ -572,7 +572,7 @@ class Publisher:
 
     def _checked(self, post: dict[str, Any], article: Article, fields: dict[str, Any]) -> RemoteCopy:
         """The copy after a write, with what WordPress silently dropped either repaired or reported."""
-        warnings: list[str] = []
+        warnings = [w for w in [capped_tags(article)[1]] if w]
         if fields_hash(post) is None:  # a write's answer is in context=edit; read it back if not
             try:
                 post = self._get_post(str(post["id"])) or post
