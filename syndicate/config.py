@@ -187,7 +187,7 @@ class SourceConfig(Model):
     id: str = Field(default="", exclude=True)
     name: str
     site_url: HttpURL
-    feed: str
+    feed: str = Field(min_length=1)  # a URL or a path; empty would name the config's own folder
     aliases: tuple[str, ...] = ()
     author: str | None = None
     license: str = "permission"

@@ -158,9 +158,11 @@ def test_check_exits_2_without_a_traceback_or_runs(tmp_path: Path, key: str, val
     path = write_config(tmp_path, key, value)
     result = CLI(path)("check", env={"SYN_TEST_WP": "pw", "SYN_TEST_GHOST": "x"})
     assert "Traceback" not in result.output
-    assert result.exit_code in (0, 2), result.output
+    assert result.exit_code in (0, 1, 2), result.output
     if result.exit_code == 2:
         assert str(path) in result.output
+    if result.exit_code == 1:  # a feed path that names nothing readable: that feed's own line, the run went on
+        assert "feed s:" in result.output, result.output
 
 
 @pytest.mark.parametrize(("what", "value"), [
