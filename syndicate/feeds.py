@@ -31,6 +31,7 @@ from typing import Any
 
 from .licenses import license_from_url, parse_license
 from .models import Entry, Image, RewriteRules
+from .redact import shorten
 from .urls import SiteIdentity, absolute, strip_tracking
 
 @dataclass(frozen=True)
@@ -338,7 +339,7 @@ def parse_bytes(data: bytes, ctx: SourceContext) -> ParsedFeed:
     # A feed served as text/html or text/plain parses fine: not worth a warning on every run.
     if parsed.get("bozo") and type(exc).__name__ != "NonXMLContentType":
         problem = f"{type(exc).__name__}: {exc}" if exc is not None else "not well-formed"
-        problem = " ".join(problem.split())[:200]
+        problem = shorten(" ".join(problem.split()), 200)
     if not parsed.entries:
         head = data.lstrip()[:512].lower()
         if not data.strip():
@@ -397,7 +398,7 @@ def worker_main() -> None:
         except RecursionError:
             result = ("error", "feed nested too deeply to parse")
         except Exception as exc:  # one bad feed never raises out of the parser (feedparser's habit too)
-            result = ("error", f"could not parse: {type(exc).__name__}: {exc}"[:300])
+            result = ("error", shorten(f"could not parse: {type(exc).__name__}: {exc}", 300))
         try:
             results.send(result)
         except Exception as exc:

@@ -263,8 +263,9 @@ def _error_of(response: requests.Response) -> tuple[str | None, str, dict[str, A
     code = body.get("code") if isinstance(body.get("code"), str) else None
     message = body.get("message") if isinstance(body.get("message"), str) else ""
     data = body.get("data") if isinstance(body.get("data"), dict) else {}
-    # The server's words are untrusted text: one line, bounded, no markup.
-    message = re.sub(r"<[^>]*>", "", " ".join(message.split()))[:MESSAGE_LIMIT]
+    # The server's words are untrusted text: one line, bounded, no markup; masked before any of that
+    # (a proxy may echo our credentials back, and a cut or a collapsed space would hide them from the mask).
+    message = redact.shorten(re.sub(r"<[^>]*>", "", " ".join(redact.redact(message).split())), MESSAGE_LIMIT)
     return code, message, data
 
 
@@ -352,7 +353,7 @@ class Publisher:
                         "the Authorization header) or the user lacks edit_posts [rest_invalid_param]")
             extra = ""
             if isinstance(details, dict) and details:
-                extra = " (" + "; ".join(f"{k}: {v}" for k, v in details.items())[:MESSAGE_LIMIT] + ")"
+                extra = " (" + redact.shorten("; ".join(f"{k}: {v}" for k, v in details.items()), MESSAGE_LIMIT) + ")"
             return f"WordPress refused to {doing}: {message or 'HTTP 400'}{extra} [{code or 'HTTP 400'}]"
         return f"HTTP {status} while trying to {doing}" + (f": {message} [{code}]" if message else "")
 
