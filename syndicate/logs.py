@@ -13,7 +13,7 @@ import logging
 import sys
 import time
 
-from .redact import redact
+from .redact import mask_queries, redact
 from .text import printable
 
 
@@ -22,6 +22,8 @@ class RedactingFilter(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         record.msg = redact(record.getMessage())
+        if record.name.startswith(("urllib3", "requests")):  # their lines quote whole URLs, tokens and all
+            record.msg = mask_queries(record.msg)
         record.args = None
         if record.exc_info and record.exc_info[1] is not None:
             record.exc_text = redact(logging.Formatter().formatException(record.exc_info))
