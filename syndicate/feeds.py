@@ -32,7 +32,7 @@ from typing import Any
 from .licenses import license_from_url, parse_license
 from .models import Entry, Image, RewriteRules
 from .redact import shorten
-from .urls import SiteIdentity, absolute, strip_tracking
+from .urls import SiteIdentity, clean_url, web_url
 
 @dataclass(frozen=True)
 class ParseBudget:
@@ -127,25 +127,22 @@ def _images(item: Any, base: str | None) -> list[Image]:
     detail = item.get("media_description")
     if isinstance(detail, str) and detail.strip():
         caption = detail.strip()
-    found: list[Image] = []
+    # Only http(s) URLs, read and serialised by urls.parse: an invalid one is skipped, not raised.
+    found: list[str] = []
     for media in item.get("media_content") or []:
-        url = media.get("url")
         kind = media.get("medium") or ""
-        if url and (kind == "image" or (media.get("type") or "").startswith("image/")
-                    or (not kind and not media.get("type"))):
-            found.append(Image(url=absolute(url, base), credit=credit, caption=caption))
-    for thumb in item.get("media_thumbnail") or []:
-        if thumb.get("url"):
-            found.append(Image(url=absolute(thumb["url"], base), credit=credit, caption=caption))
-    for enclosure in item.get("enclosures") or []:
-        if (enclosure.get("type") or "").startswith("image/") and enclosure.get("href"):
-            found.append(Image(url=absolute(enclosure["href"], base), credit=credit, caption=caption))
+        if kind == "image" or (media.get("type") or "").startswith("image/") or (not kind and not media.get("type")):
+            found.append(media.get("url"))
+    found += [thumb.get("url") for thumb in item.get("media_thumbnail") or []]
+    found += [enclosure.get("href") for enclosure in item.get("enclosures") or []
+              if (enclosure.get("type") or "").startswith("image/")]
     seen: set[str] = set()
     unique = []
-    for image in found:
-        if image.url.startswith(("http://", "https://")) and image.url not in seen:
-            seen.add(image.url)
-            unique.append(image)
+    for candidate in found:
+        url = web_url(candidate, base)
+        if url is not None and url.href not in seen:
+            seen.add(url.href)
+            unique.append(Image(url=url.href, credit=credit, caption=caption))
     return unique
 
 
@@ -163,13 +160,15 @@ def normalise(item: Any, feed: Any, ctx: SourceContext, channel_license: str | N
     from .rewrite import clean, text_to_html  # the parse workers need it; the parent process need not load it
 
     page_base = ctx.feed_url or ctx.site_url
-    link = item.get("link")
-    url = strip_tracking(absolute(link, page_base), ctx.rules.strip_params) if link else None
-    if url and not url.startswith(("http://", "https://")):
-        url = None
+    # The entry's URL is an http(s) URL as a browser reads it, serialised, or None: a link such as
+    # "http://[bad?x=1" is data (no URL), never an exception that fails the feed.
+    strip = ctx.rules.strip_params
     guid = (item.get("id") or "").strip()
-    if url is None and guid.startswith(("http://", "https://")):
-        url = strip_tracking(guid, ctx.rules.strip_params)
+    written = (item.get("link") or "").strip()
+    link = clean_url(written, page_base, strip) if written else None  # "" would resolve to the feed's URL
+    if link is None or not link.is_web:
+        link = clean_url(guid, None, strip)  # a permalink guid; "urn:…"/"tag:…" ones are not web URLs
+    url = link.href if link is not None and link.is_web else None
     title = " ".join((item.get("title") or "").split())
     value, content_base, content_type = _content(item)
     # dict.get: feedparser's own .get maps a missing updated_parsed to published_parsed, with a warning
@@ -181,7 +180,7 @@ def normalise(item: Any, feed: Any, ctx: SourceContext, channel_license: str | N
 
     # The content's own xml:base wins; feedparser reports the feed URL when there is none, and then
     # the entry's URL is the better base (relative paths are relative to the post's page).
-    if content_base and content_base != ctx.feed_url and content_base.startswith(("http://", "https://")):
+    if content_base and content_base != ctx.feed_url and web_url(content_base) is not None:
         base = content_base
     else:
         base = url or ctx.feed_url or ctx.site_url
@@ -360,7 +359,7 @@ def parse_bytes(data: bytes, ctx: SourceContext) -> ParsedFeed:
 
 
 # ---------------------------------------------------------------------------------------------
-# Isolation: a small pool of worker processes with resource limits and a per-feed timeout.
+# Isolation: a small pool of worker processes with resource limits and a per-feed time budget.
 
 
 def worker_main() -> None:

@@ -43,11 +43,10 @@ import sys
 import threading
 import time
 import types
-import unicodedata
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import SplitResult, unquote, urljoin, urlsplit, urlunsplit
+from urllib.parse import SplitResult, unquote, urlsplit, urlunsplit
 
 import urllib3
 import urllib3.connection
@@ -57,6 +56,8 @@ import urllib3.response
 import urllib3.util
 import urllib3.util.response
 import urllib3.util.ssl_
+
+from . import urls
 
 __all__ = [
     "BadURL",
@@ -174,10 +175,7 @@ class Response:
 
 # ------------------------------------------------------------------------ host and address rules
 
-# Dots that IDNA (UTS #46) maps to "." but NFKC leaves alone: ideographic, fullwidth, halfwidth.
-_DOTS = str.maketrans({"\u3002": ".", "\uff0e": ".", "\uff61": "."})
 _HOSTNAME = re.compile(r"[a-z0-9_-]+(?:\.[a-z0-9_-]+)*")
-_HEX_NUMBER = re.compile(r"0x[0-9a-f]*")
 
 # Ranges Python's ipaddress flags do not all cover, or covers under a less helpful name.
 _BLOCKED_V6_NETWORKS: tuple[tuple[ipaddress.IPv6Network, str], ...] = (
@@ -194,66 +192,34 @@ _SHARED_V4 = ipaddress.IPv4Network("100.64.0.0/10")  # carrier-grade NAT
 def normalise_host(host: str) -> str:
     """The canonical ASCII form of a URL host, as a browser would connect to it.
 
-    Unicode hosts are NFKC-normalised and IDNA-encoded (so ``⑯⑨。②⑤④。⑯⑨｡②⑤④`` becomes
-    ``169.254.169.254``); a host that ends in a number is parsed with the WHATWG IPv4 rules (so
-    ``2130706433``, ``0177.0.0.1``, ``0x7f.1`` and ``127.1`` all become ``127.0.0.1``); IPv6
-    literals (with or without brackets) are compressed. No DNS lookup happens here.
+    Read by the one URL parser (``urls.host_of``, the WHATWG host parser): Unicode hosts are
+    IDNA-encoded (so ``⑯⑨。②⑤④。⑯⑨｡②⑤④`` becomes ``169.254.169.254``); a host that ends in a
+    number is an IPv4 address in whatever radix and however many parts (so ``2130706433``,
+    ``0177.0.0.1``, ``0x7f.1`` and ``127.1`` all become ``127.0.0.1``); percent-encoded hosts are
+    decoded; IPv6 literals (with or without brackets) are compressed. On top of what a browser
+    accepts we refuse what DNS cannot name (empty or over-long labels). No DNS lookup happens here.
     Raises BadURL for anything that is not a valid host.
     """
     text = host[1:-1] if host.startswith("[") and host.endswith("]") else host
     if ":" in text:
-        try:
-            return str(ipaddress.IPv6Address(text))
-        except ValueError:
-            raise BadURL(f"invalid host: {_printable(host)}") from None
-    text = unicodedata.normalize("NFKC", text).translate(_DOTS).lower()
+        text = f"[{text}]"  # an IPv6 literal, as it is written in a URL
+    parsed = urls.host_of(text)
+    if parsed is None:
+        raise BadURL(f"invalid host: {_printable(host)}")
+    return _dns_host(parsed, host)
+
+
+def _dns_host(parsed: str, written: str) -> str:
+    """A host from the URL parser, checked as a DNS name (or an address) that we can connect to."""
+    if parsed.startswith("["):
+        return parsed[1:-1]
     # One trailing dot means "fully qualified"; the address is the same, and certificates and
     # virtual hosts are written without it.
-    text = text[:-1] if text.endswith(".") else text
-    if not text.isascii():
-        try:
-            text = text.encode("idna").decode("ascii")
-        except UnicodeError:
-            raise BadURL(f"invalid host: {_printable(host)}") from None
+    text = parsed[:-1] if parsed.endswith(".") else parsed
     labels = text.split(".")
     if not _HOSTNAME.fullmatch(text) or len(text) > 253 or any(len(label) > 63 for label in labels):
-        raise BadURL(f"invalid host: {_printable(host)}")
-    # WHATWG URL: a host whose last label is a number must be an IPv4 address, in whatever radix
-    # and however many parts; getaddrinfo (inet_aton) reads these spellings the same way.
-    last = labels[-1]
-    if last.isdigit() or _HEX_NUMBER.fullmatch(last):
-        address = _parse_ipv4(labels)
-        if address is None:
-            raise BadURL(f"invalid IPv4 address: {_printable(host)}")
-        return str(address)
+        raise BadURL(f"invalid host: {_printable(written)}")
     return text
-
-
-def _parse_ipv4(labels: list[str]) -> ipaddress.IPv4Address | None:
-    """The WHATWG IPv4 parser: 1–4 parts, each decimal, 0x-hex or 0-octal; the last fills the rest."""
-    if len(labels) > 4:
-        return None
-    numbers: list[int] = []
-    for label in labels:
-        digits, radix = label, 10
-        if label[:2] == "0x":
-            digits, radix = label[2:], 16
-        elif len(label) > 1 and label[0] == "0":
-            digits, radix = label[1:], 8
-        if digits == "" and radix == 16:
-            numbers.append(0)  # "0x" alone is zero
-            continue
-        try:
-            numbers.append(int(digits, radix))
-        except ValueError:
-            return None
-    *leading, last = numbers
-    if any(n > 255 for n in leading) or last >= 256 ** (5 - len(numbers)):
-        return None
-    value = last
-    for position, number in enumerate(leading):
-        value += number << (8 * (3 - position))
-    return ipaddress.IPv4Address(value)
 
 
 def ip_literal(host: str) -> IPAddress | None:
@@ -313,46 +279,56 @@ class _Target:
 
 
 def _target(url: str, *, redirect: bool) -> _Target:
-    """Check the scheme and host of ``url`` and rebuild it around the canonical host."""
+    """Check the scheme and host of ``url`` and rebuild it around the canonical host.
+
+    The URL is read by ``urls.parse`` as a browser reads it (``http://127.0.0.1\\@evil.example/``
+    is on 127.0.0.1, tabs and newlines are dropped, ``0x7f.1`` is 127.0.0.1), and what we request is
+    built from that reading: the host we check is the host we connect to.
+    """
     what = "redirect to " if redirect else ""
     shown = _shown(url)
-    try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError:
-        raise BadURL(f"{what}an invalid URL refused", url=shown) from None
-    scheme = parts.scheme.lower()
+    parts = urls.parse(url)
+    if parts is None:
+        raise BadURL(f"{what}an invalid URL refused", url=shown)
+    shown = _shown(parts.href)
+    scheme = parts.scheme
     if scheme not in ("http", "https"):
         # file:, ftp:, data:, gopher:… would let a feed read local files or reach other services.
         shown_scheme = f"{_printable(scheme[:20])}:" if scheme else "no scheme"
         raise BadURL(f"{what}a non-http(s) URL refused ({shown_scheme})", url=shown)
-    if not parts.hostname:
+    if not parts.host:
         raise BadURL(f"{what}a URL without a host refused", url=shown)
     try:
-        host = normalise_host(parts.hostname)
+        host = _dns_host(parts.host, parts.host)
     except BadURL as error:
         raise BadURL(f"{what}{error}", url=shown) from None
-    port = port or (443 if scheme == "https" else 80)
+    port = parts.effective_port or (443 if scheme == "https" else 80)
     url_host = f"[{host}]" if ":" in host else host
-    default_port = port == (443 if scheme == "https" else 80)
+    default_port = parts.port is None
     host_port = url_host if default_port else f"{url_host}:{port}"
-    userinfo = parts.netloc.rpartition("@")[0]
+    userinfo = parts.username + (f":{parts.password}" if parts.password else "")
     netloc = f"{userinfo}@{host_port}" if userinfo else host_port
     path = parts.path or "/"
+    query = f"?{parts.query}" if parts.query else ""
     return _Target(
-        url=urlunsplit(SplitResult(scheme, netloc, path, parts.query, "")),
-        public=urlunsplit(SplitResult(scheme, host_port, path, parts.query, "")),
+        url=f"{scheme}://{netloc}{path}{query}",
+        public=f"{scheme}://{host_port}{path}{query}",
         scheme=scheme,
         host=host,
         port=port,
-        shown=urlunsplit(SplitResult(scheme, host_port, path, "", "")),
-        userinfo=f"{unquote(parts.username or '')}:{unquote(parts.password or '')}" if userinfo else "",
+        shown=f"{scheme}://{host_port}{path}",
+        userinfo=f"{unquote(parts.username)}:{unquote(parts.password)}" if userinfo else "",
     )
 
 
 def _shown(url: str) -> str:
     """``url`` for a message: no userinfo, query or fragment (they may carry tokens)."""
-    try:
+    parsed = urls.parse(url)
+    if parsed is not None:
+        port = f":{parsed.port}" if parsed.port is not None else ""
+        authority = f"//{parsed.host}{port}" if parsed.host else ""
+        return _printable(f"{parsed.scheme}:{authority}{parsed.path}")
+    try:  # not a URL: shown as Python splits it, for the message only
         parts = urlsplit(url)
         netloc = parts.netloc.rpartition("@")[2]
         return _printable(urlunsplit(SplitResult(parts.scheme, netloc, parts.path, "", "")))
@@ -834,7 +810,12 @@ class Fetcher:
                         raise TooManyRedirects(
                             f"too many redirects (more than {self.max_redirects})", url=target.shown
                         )
-                    current = urljoin(target.url, _decode_header(location).strip())
+                    # Resolved as a browser resolves it (``/\\evil.example`` is on evil.example); checked
+                    # again by _target at the top of the loop.
+                    next_url = urls.parse(_decode_header(location), target.url)
+                    if next_url is None:
+                        raise BadURL("redirect to an invalid URL refused", url=target.shown)
+                    current = next_url.href
                     redirects += 1
                     continue
                 if status == 304:

@@ -3,7 +3,9 @@
 Templates: a ``templates/`` folder beside the user's config overrides the packaged ones, set by set
 and file by file; a partner's ``template = "name"`` picks ``name/``, falling back to ``default/``.
 Autoescape is on: titles, names and credits are text. Only the body, already sanitised by
-``rewrite.clean``, is marked safe.
+``rewrite.clean``, is marked safe. Every URL a template writes into an ``href``/``src`` goes through
+the ``web_url`` filter: the checked, serialised http(s) URL, or None (so the template writes no link)
+— never ``href="None"``, never a guid such as ``javascript:alert(1)``.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from .config import PartnerConfig, SourceConfig, packaged_templates
 from .decide import Verdict
 from .licenses import License
 from .models import Article, Entry, Image
+from .urls import web_url
 
 PERMISSION_FOOTER = "Republished with permission of the author."
 EXCERPT_LIMIT = 300
@@ -35,14 +38,26 @@ class SeriesPart:
     title: str
 
 
+def web_href(value: object) -> str | None:
+    """The ``web_url`` template filter: ``value`` as a checked, serialised http(s) URL, or None.
+
+    Templates write ``{% set link = x | web_url %}{% if link %}<a href="{{ link }}">…`` so that only
+    a URL a browser reads as http(s) (on the host we read) ever reaches an ``href`` or ``src``.
+    """
+    url = web_url(value) if isinstance(value, str) else None
+    return url.href if url is not None else None
+
+
 def _environment(user_dir: str | None) -> Environment:
     loaders = []
     if user_dir:
         loaders.append(FileSystemLoader(user_dir))
     loaders.append(FileSystemLoader(str(packaged_templates())))
-    return Environment(loader=ChoiceLoader(loaders), autoescape=select_autoescape(default=True,
-                       default_for_string=True), undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True,
-                       keep_trailing_newline=False)
+    env = Environment(loader=ChoiceLoader(loaders), autoescape=select_autoescape(default=True,
+                      default_for_string=True), undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True,
+                      keep_trailing_newline=False)
+    env.filters["web_url"] = web_href
+    return env
 
 
 class Renderer:
@@ -111,7 +126,7 @@ def credit_line(image: Image | None) -> dict[str, str | None] | None:
     """``{note} <a href="{credit_url}">{credit}</a>`` as parts, or None when the image has no credit."""
     if image is None or not (image.credit or image.note):
         return None
-    return {"note": image.note, "credit": image.credit, "credit_url": image.credit_url}
+    return {"note": image.note, "credit": image.credit, "credit_url": web_href(image.credit_url)}
 
 
 def excerpt(summary: str, limit: int = EXCERPT_LIMIT) -> str:
@@ -130,8 +145,10 @@ def article_context(*, entry: Entry, source: SourceConfig, partner: PartnerConfi
         "entry": entry,
         "title": entry.title,
         "author": entry.author,
-        "original_url": entry.url,
-        "canonical_url": entry.url,
+        # http(s) URLs as checked by urls.parse (None when the entry has none); the byline falls back
+        # to the source's site, where the post was first published.
+        "original_url": web_href(entry.url),
+        "canonical_url": web_href(entry.url),
         "source": source,
         "partner": partner,
         "permission": verdict.permission,

@@ -15,16 +15,15 @@ Always on a real HTML5 parser (lexbor through selectolax), never regular express
 from __future__ import annotations
 
 import html as htmllib
+import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
-from urllib.parse import urlsplit
-
 import nh3
 from selectolax.lexbor import LexborHTMLParser
 
 from .models import RewriteRules
-from .urls import SiteIdentity, absolute, strip_tracking
+from .urls import LINK_SCHEMES, WEB_SCHEMES, SiteIdentity, clean_url, web_url
 
 ALLOWED_TAGS = {
     "p", "br", "hr", "h1", "h2", "h3", "h4", "h5", "h6", "ul", "ol", "li", "dl", "dt", "dd",
@@ -71,28 +70,41 @@ def _body_html(tree: LexborHTMLParser) -> str:
     return body.inner_html if body is not None else ""
 
 
+_SRCSET_DESCRIPTOR = re.compile(r"\d+w|\d+h|\d+(?:\.\d+)?x", re.I)
+
+
 def _srcset(value: str, base: str | None, strip_params: tuple[str, ...]) -> str:
-    """A srcset with every candidate absolute and only http(s) candidates kept."""
+    """A srcset with every candidate absolute and serialised, and only http(s) candidates kept.
+
+    A candidate whose descriptors are not ``<n>w``/``<n>x`` (``java\tscript:…`` splits into a URL
+    ``java`` and a "descriptor" ``script:…``) is dropped, as a browser drops it.
+    """
     candidates = []
     for candidate in value.split(","):
         bits = candidate.strip().split()
-        if not bits:
+        if not bits or not all(_SRCSET_DESCRIPTOR.fullmatch(bit) for bit in bits[1:]):
             continue
-        url = strip_tracking(absolute(bits[0], base), strip_params)
-        if url.lower().startswith(("http://", "https://")):
-            candidates.append(" ".join([url, *bits[1:]]))
+        url = clean_url(bits[0], base, strip_params)
+        if url is not None and url.is_web:
+            candidates.append(" ".join([url.href, *bits[1:]]))
     return ", ".join(candidates)
 
 
-def _embed(src: str, attrs: Mapping[str, str | None], embed_hosts: tuple[str, ...]) -> str | None:
-    """Our own iframe markup for an allowed embed, or None when the host is not allowed."""
-    try:
-        parts = urlsplit(src)
-    except ValueError:
+#: Which schemes each URL attribute may keep (anything else loses the attribute, not just the scheme).
+_ATTR_SCHEMES = {"href": LINK_SCHEMES, "cite": LINK_SCHEMES, "src": WEB_SCHEMES, "poster": WEB_SCHEMES}
+
+
+def _embed(src: str | None, base: str | None, attrs: Mapping[str, str | None],
+           embed_hosts: tuple[str, ...]) -> str | None:
+    """Our own iframe markup for an allowed embed, or None when the host is not allowed.
+
+    The host is the one a browser loads (``https://evil.example\\@www.youtube.com/`` is on
+    evil.example), and the src we write is the parser's serialisation of the URL we checked.
+    """
+    url = web_url(src, base)
+    if url is None or url.host not in {h.lower() for h in embed_hosts} or url.username or url.password:
         return None
-    if parts.scheme not in ("http", "https") or (parts.hostname or "").lower() not in embed_hosts:
-        return None
-    out = [f'<iframe src="{htmllib.escape(src, quote=True)}"']
+    out = [f'<iframe src="{htmllib.escape(url.href, quote=True)}"']
     for name in ("width", "height"):
         value = (attrs.get(name) or "").strip()
         if value.isdigit():
@@ -112,7 +124,7 @@ def clean(html: str, base: str | None, rules: RewriteRules = RewriteRules(),
     embeds: dict[str, str] = {}
     nonce = secrets.token_hex(8)  # a feed cannot forge a placeholder it cannot guess
     for node in tree.css("iframe"):
-        markup = _embed(absolute(node.attrs.get("src") or "", base), node.attrs, rules.embed_hosts)
+        markup = _embed(node.attrs.get("src"), base, node.attrs, rules.embed_hosts)
         if markup is None:
             node.decompose()
             continue
@@ -130,11 +142,17 @@ def clean(html: str, base: str | None, rules: RewriteRules = RewriteRules(),
             value = attrs.get(name)
             if value is None:
                 continue
-            url = strip_tracking(absolute(value, base), strip_params)
-            if url != value:
-                attrs[name] = url
-            if name == "href" and site is not None and node.tag == "a" and site.owns(url):
-                own_links.append(url)
+            parsed = clean_url(value, base, strip_params)
+            if parsed is None or parsed.scheme not in _ATTR_SCHEMES[name] or (parsed.scheme in WEB_SCHEMES
+                                                                                and not parsed.host):
+                # No URL a browser would follow differently, nor a javascript:/data: one (nh3 checks
+                # href and src, not cite): the attribute goes, the element stays.
+                del attrs[name]
+                continue
+            if parsed.href != value:
+                attrs[name] = parsed.href
+            if name == "href" and site is not None and node.tag == "a" and site.owns(parsed.href):
+                own_links.append(parsed.href)
         srcset = attrs.get("srcset")
         if srcset is not None:
             attrs["srcset"] = _srcset(srcset, base, strip_params)
@@ -161,8 +179,9 @@ def retarget(html: str, site: SiteIdentity, copies: Mapping[str, str]) -> str:
     changed = False
     for node in tree.css("a[href]"):
         key = site.key(node.attrs.get("href") or "")
-        if key is not None and key in copies:
-            node.attrs["href"] = copies[key]
+        copy = web_url(copies.get(key)) if key is not None else None
+        if copy is not None:  # a partner's copy URL is data from its API: checked and serialised too
+            node.attrs["href"] = copy.href
             changed = True
     return _body_html(tree) if changed else html
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from urllib.parse import urlsplit
 
+import ada_url
 from selectolax.lexbor import LexborHTMLParser
 
 from syndicate.config import DEFAULT_EMBED_HOSTS
@@ -23,7 +25,11 @@ def problems(html: str, embed_hosts: tuple[str, ...] = DEFAULT_EMBED_HOSTS, *, a
         if tag in FORBIDDEN_TAGS:
             found.append(f"<{tag}>")
         if tag == "iframe":
-            host = (urlsplit(node.attrs.get("src") or "").hostname or "").lower()
+            # the host a browser loads (WHATWG parser), not urllib's reading of it
+            try:
+                host = ada_url.URL(node.attrs.get("src") or "").hostname
+            except ValueError:
+                host = ""
             if host not in embed_hosts:
                 found.append(f"iframe from {host or '?'}")
         for name, value in node.attributes.items():
@@ -33,7 +39,11 @@ def problems(html: str, embed_hosts: tuple[str, ...] = DEFAULT_EMBED_HOSTS, *, a
             if lname in URL_ATTRIBUTES and value is not None:
                 urls = [c.strip().split()[0] for c in value.split(",") if c.strip()] if lname == "srcset" else [value]
                 for url in urls:
-                    scheme = urlsplit(url.strip()).scheme.lower()
+                    try:  # the scheme as a browser reads it: tabs, newlines and controls dropped
+                        scheme = ada_url.URL(url).protocol.rstrip(":")
+                    except ValueError:  # no absolute URL: relative, or invalid (a scheme of its own, then)
+                        written = re.match(r"[a-zA-Z][a-zA-Z0-9+.-]*:", re.sub(r"[\t\n\r]", "", url.strip()))
+                        scheme = written.group()[:-1].lower() if written else ""
                     if scheme not in ("http", "https", "mailto") and not (allow_relative and not scheme):
                         found.append(f"{lname}={url[:40]!r} on <{tag}>")
             if value and any(bad in value.lower().replace("\x00", "") for bad in ("javascript:", "vbscript:", "data:text")):

@@ -31,7 +31,7 @@ from urllib.parse import urlsplit
 
 from pydantic import field_validator
 
-from .. import redact
+from .. import redact, urls
 from ..config import PartnerConfig, Secret, site_url
 from ..errors import ConfigError
 from ..models import Article, Image, sha256
@@ -115,23 +115,23 @@ _YOUTUBE_HOSTS = ("www.youtube.com", "youtube.com", "www.youtube-nocookie.com", 
 
 def oembed_url(src: str) -> str | None:
     """The page URL WordPress embeds by itself (oEmbed) for an allowed iframe's src, if it has one."""
-    try:
-        parts = urlsplit(src)
-    except ValueError:
+    parts = urls.web_url(src)
+    if parts is None:
         return None
-    host = (parts.hostname or "").lower()
+    host = parts.host
     path = parts.path.rstrip("/")
-    if host in _YOUTUBE_HOSTS and path.startswith("/embed/") and re.fullmatch(r"[\w-]{6,20}", path[7:]):
+    if host in _YOUTUBE_HOSTS and path.startswith("/embed/") and re.fullmatch(r"[\w-]{6,20}", path[7:], re.ASCII):
         return f"https://www.youtube.com/watch?v={path[7:]}"
-    if host == "player.vimeo.com" and re.fullmatch(r"/video/\d+", path):
+    if host == "player.vimeo.com" and re.fullmatch(r"/video/\d+", path, re.ASCII):
         return f"https://vimeo.com/{path[7:]}"
     return None
 
 
 def _allowed_embed_page(url: str) -> bool:
     """A YouTube or Vimeo page URL: WordPress embeds those players, which we allow."""
-    host = (urlsplit(url).hostname or "").lower()
-    return host in ("www.youtube.com", "youtube.com", "youtu.be", "vimeo.com", "www.vimeo.com")
+    parts = urls.web_url(url)
+    return parts is not None and parts.host in ("www.youtube.com", "youtube.com", "youtu.be", "vimeo.com",
+                                                 "www.vimeo.com")
 
 
 def wordpress_embeds(html_text: str) -> str:
@@ -164,9 +164,12 @@ def wordpress_embeds(html_text: str) -> str:
         # css("*") includes the paragraph itself: one match means it holds text only
         text = paragraph.text(deep=True)
         if len(paragraph.css("*")) == 1 and _BARE_URL.fullmatch(text) and not _allowed_embed_page(text.strip()):
-            url = html.escape(paragraph.text(deep=True).strip(), quote=True)
-            paragraph.inner_html = f'<a href="{url}">{url}</a>'
-            changed = True
+            # The link goes where a browser reads the URL (serialised); no valid URL, no link.
+            url = urls.web_url(text.strip())
+            if url is not None:
+                shown = html.escape(text.strip(), quote=False)
+                paragraph.inner_html = f'<a href="{html.escape(url.href, quote=True)}">{shown}</a>'
+                changed = True
     for iframe in body.css("iframe"):
         url = oembed_url(iframe.attrs.get("src") or "")
         if url is None:
@@ -181,6 +184,64 @@ def wordpress_embeds(html_text: str) -> str:
             iframe.replace_with(LexborHTMLParser(f'<body><a href="{link}">{link}</a>').body.css_first("a"))
         changed = True
     return body.inner_html if changed else html_text
+
+
+# WordPress's own view of where tags are (``get_html_split_regex`` in wp-includes/formatting.php,
+# which ``WP_Embed::autoembed`` uses through ``wp_replace_in_html_tags``): a comment, a CDATA
+# section, or ``<`` up to the next ``>``. PCRE's conditional groups are written as alternatives.
+_WP_COMMENT = r"!(?:-(?!->)[^\-]*+)*+(?:-->)?"
+_WP_CDATA = r"!\[CDATA\[[^\]]*+(?:](?!]>)[^\]]*+)*+(?:]]>)?"
+_WP_HTML_SPLIT = re.compile(
+    rf"(<(?:(?=!--){_WP_COMMENT}|(?=!\[CDATA\[){_WP_CDATA}|(?!!--|!\[CDATA\[)[^>]*>?))")
+_RAW_TEXT_TAG = re.compile(r"<(/?)(script|style|textarea|title|xmp|noembed|noframes|noscript|plaintext)\b", re.I)
+_URL_START = re.compile(r"(h)(?=ttps?://)", re.I)
+#: The page URLs of the embeds we allow, exactly as ``oembed_url`` writes them: WordPress may embed these.
+_ALLOWED_EMBED_PAGE = re.compile(r"https://www\.youtube\.com/watch\?v=[\w-]{6,20}|https://vimeo\.com/\d+", re.ASCII)
+_OPEN_P = re.compile(r"<p(?:\s[^>]*)?>", re.I)
+_PCRE_SPACE = " \t\n\r\x0b\x0c"  # PCRE's \s without /u: ASCII whitespace only
+
+
+def _neutralise_urls(text: str) -> str:
+    """``text`` (HTML text, as WordPress splits it) with the ``h`` of every URL sent as a character reference."""
+    return _URL_START.sub(lambda match: "&#104;" if match.group() == "h" else "&#72;", text)
+
+
+def _is_allowed_embed(pieces: list[str], index: int) -> bool:
+    """Is text piece ``index`` exactly ``<p>ALLOWED-PAGE-URL</p>``, as ``wordpress_embeds`` writes an embed?"""
+    return (0 < index < len(pieces) - 1 and _OPEN_P.fullmatch(pieces[index - 1]) is not None
+            and pieces[index + 1].lower() == "</p>"
+            and _ALLOWED_EMBED_PAGE.fullmatch(pieces[index].strip(_PCRE_SPACE)) is not None)
+
+
+def no_autoembed(html_text: str) -> str:
+    """The body with no URL that WordPress's autoembed could turn into an embed we did not allow.
+
+    ``WP_Embed::autoembed`` (``the_content``, priority 8) embeds any ``http(s)://`` URL standing alone
+    on a line of the raw post content, after trimming, or alone in a ``<p>`` — inside ``<pre>`` and
+    ``<code>`` too, for any oEmbed provider or embed handler (a tweet comes with its script). So the
+    ``h`` that starts every URL in the text is sent as the character reference ``&#104;``, except in
+    the ``<p>URL</p>`` of an allowed embed: a reader sees the same character, WordPress's regex sees
+    no URL, and kses keeps numeric references as they are (even when it strips a tag around a URL,
+    which would otherwise leave it alone on its line or glue it to an allowed one). The text is found
+    the way WordPress finds it (its own split regex); raw-text elements (``<style>``…) are left alone.
+    """
+    if not re.search(r"https?://", html_text, re.I):
+        return html_text
+    pieces = _WP_HTML_SPLIT.split(html_text)
+    raw_text = False
+    for index, piece in enumerate(pieces):
+        if index % 2:  # a tag, comment or CDATA section
+            tag = _RAW_TEXT_TAG.match(piece)
+            if tag is not None:
+                raw_text = not tag.group(1)
+        elif not raw_text and piece and not _is_allowed_embed(pieces, index):
+            pieces[index] = _neutralise_urls(piece)
+    return "".join(pieces)
+
+
+def wordpress_body(html_text: str) -> str:
+    """The body as WordPress must receive it: embeds as WordPress makes them, no other autoembed, no shortcode."""
+    return encode_brackets(no_autoembed(wordpress_embeds(html_text)))
 
 
 def marker_comment(marker: str) -> str:
@@ -225,8 +286,9 @@ def credit_html(image: Image) -> str:
     if image.note:
         parts.append(html.escape(image.note, quote=False))
     if image.credit:
-        if image.credit_url and image.credit_url.startswith(("http://", "https://")):
-            parts.append(f'<a href="{html.escape(image.credit_url, quote=True)}">'
+        credit_url = urls.web_url(image.credit_url)
+        if credit_url is not None:
+            parts.append(f'<a href="{html.escape(credit_url.href, quote=True)}">'
                          f"{html.escape(image.credit, quote=False)}</a>")
         else:
             parts.append(html.escape(image.credit, quote=False))
@@ -431,7 +493,7 @@ class Publisher:
 
     def prepare_html(self, html_text: str) -> str:
         """The body as WordPress must receive it: embeds as WordPress makes them, ``[``/``]`` encoded."""
-        return encode_brackets(wordpress_embeds(html_text))
+        return wordpress_body(html_text)
 
     def _fields(self, article: Article, marker: str, current: dict[str, Any] | None = None) -> dict[str, Any]:
         """The post fields we push (create and update); ``current`` is the post as it is now, for updates."""

@@ -452,3 +452,30 @@ def test_partners_test_warns_when_the_user_has_unfiltered_html(wordpress: WordPr
         refused.close()
     assert not check.ok and check.what == "credentials" and "application password" in check.detail
     assert "wrong wrong" not in check.detail
+
+
+# A URL alone on a line inside <pre>/<code>, and one that kses would leave alone on its line once it
+# strips the <time> around it: WordPress 6.1's autoembed runs there too. The .mp4/.mp3 handlers need
+# no network (an oEmbed provider such as Twitter would need one), so WordPress's own rendering shows
+# whether it tried: a [video]/[audio] player in content.rendered.
+AUTOEMBED_BAIT = ("<pre>curl\nhttps://media.example/clip.mp4\n</pre>"
+                  "<pre><code>x\nHTTPS://MEDIA.EXAMPLE/song.mp3\n</code></pre>"
+                  "<div>a\n<time>https://media.example/other.mp4</time>\nb</div>")
+
+
+def test_nothing_we_send_is_autoembedded_by_the_real_wordpress(project: Project) -> None:
+    project.edit_feed("<p>What changes when a public service starts with the person rather than the process?</p>",
+                      "<p>What changes when a public service starts with the person rather than the process?</p>\n"
+                      + AUTOEMBED_BAIT)
+    result = project.run("sync")
+    assert result.exit_code == 0, result.output
+    post = project.posts()[PART2]
+    rendered = project.admin("GET", f"/posts/{post['id']}").json()["content"]["rendered"]
+    assert "curl" in rendered and "media.example/clip.mp4" in rendered  # the text is there…
+    for player in ("wp-video", "wp-audio", "<video", "<audio"):  # …and WordPress embedded none of it
+        assert player not in rendered, rendered
+    page = requests.get(post["link"], timeout=30)
+    assert page.status_code == 200
+    assert "<video" not in page.text and "<audio" not in page.text
+    assert "https://media.example/clip.mp4" in page.text.replace("&#104;", "h")
+    project.assert_no_secret()
