@@ -7,10 +7,10 @@ A hostile feed must not stall or exhaust the run (feedparser's author-email rege
 author takes 33 s), so parsing happens in worker processes with an address-space limit and a wall
 clock budget; a worker that overruns is killed and replaced, and that feed is reported.
 
-The budget grows with the feed's size (``ParseBudget``): an honest feed parses in time proportional to
-its bytes (feedparser does about 150–500 KB/s here), a ReDoS takes time quadratic in a few kilobytes. So
-a fixed limit either refuses a big honest feed (35,000 entries, 9.6 MB) or lets a small hostile one run
-for minutes; a limit of ``base + size × rate`` does neither, and the size is already capped by
+The budget grows with the feed's size (``ParseBudget``): an honest feed parses in time about proportional
+to its bytes (50–170 KB/s measured on a loaded two-core machine), a ReDoS in time quadratic in a few
+kilobytes. So a fixed limit either refuses a big honest feed (35,000 entries, 9.6 MB) or lets a small
+hostile one run for minutes; a limit of ``base + size × rate`` does neither, and the size is already capped by
 ``[network] max_bytes``, so the budget is too.
 """
 
@@ -39,9 +39,10 @@ class ParseBudget:
     """How long one feed may take to parse before its worker is killed: ``base + size × rate``."""
 
     base_seconds: float = 10.0
-    #: 20 s a megabyte is 50 KB/s: three to ten times slower than feedparser on a busy machine, and
-    #: still 30 times faster than its ReDoS (48 KB in 33 s). A 10 MB feed gets 210 s.
-    seconds_per_megabyte: float = 20.0
+    #: 30 s a megabyte is 33 KB/s. Measured here, feedparser and normalise did 4,000 entries (1.6 MB)
+    #: in 9.7 s and 35,000 entries (14 MB) in 255 s (18 s/MB) on a loaded two-core machine; its ReDoS
+    #: manages 48 KB in 33 s. A 10 MB feed (the max_bytes default) gets 310 s, 48 KB of ReDoS 11.4 s.
+    seconds_per_megabyte: float = 30.0
 
     def seconds_for(self, size: int) -> float:
         """The budget for a feed of ``size`` bytes."""
