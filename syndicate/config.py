@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator,
+                      model_validator)
 
 from . import redact
 from .errors import ConfigError
@@ -152,7 +153,55 @@ def _secret_field(value: Any) -> Any:
 
 
 class StateConfig(Model):
+    """``[state]``: where the ledger lives (a SQLite file, or a PostgreSQL server several hosts share)."""
+
     url: str = "sqlite:///.syndicate/state.db"
+    #: PostgreSQL's password, by reference (or none: libpq's own ``PGPASSWORD`` / ``~/.pgpass``).
+    password: Secret | None = None
+    #: How long a run's hold on a feed or partner outlives a connection that went silent.
+    lease_seconds: float = Field(default=60, ge=1, le=3600)
+
+    @field_validator("url")
+    @classmethod
+    def _state_url(cls, value: str) -> str:
+        if not is_postgres_url(value):
+            return value
+        from .postgres import check_url  # imports psycopg: only for a server's URL
+
+        return check_url(value)
+
+    @field_validator("password")
+    @classmethod
+    def _password_for_a_server(cls, value: Secret | None, info: ValidationInfo) -> Secret | None:
+        if value is not None and not is_postgres_url(str(info.data.get("url", ""))):
+            raise ValueError('only a PostgreSQL store (url = "postgresql://…") takes a password')
+        return value
+
+    @property
+    def is_postgres(self) -> bool:
+        """Whether the store is a PostgreSQL server (else a SQLite file)."""
+        return is_postgres_url(self.url)
+
+
+def is_postgres_url(url: str) -> bool:
+    """Whether a ``[state] url`` names a PostgreSQL server (any driver, or the ``postgres://`` misspelling)."""
+    return url.split(":", 1)[0].lower().split("+", 1)[0] in ("postgresql", "postgres")
+
+
+def _prepare_state(raw: dict[str, Any], base_dir: Path) -> list[str]:
+    """``[state] password`` must be a reference; tag it with its key and folder. Returns problems."""
+    state = raw.get("state")
+    if not isinstance(state, dict) or "password" not in state:
+        return []
+    try:
+        _secret_field(state["password"])
+    except ValueError as exc:
+        raw["state"] = {key: value for key, value in state.items() if key != "password"}  # said once, here
+        return [f"state.password: {exc}"]
+    if isinstance(state["password"], dict):
+        raw["state"] = {**state, "password": {**state["password"], "key": "state.password",
+                                              "base_dir": str(base_dir)}}
+    return []
 
 
 class NetworkConfig(Model):
@@ -429,6 +478,7 @@ def parse_config(data: dict[str, Any], path: Path) -> Config:
         except ValidationError as exc:
             problems += _errors(exc, ("partners", pid))
 
+    problems += _prepare_state(raw, path.parent)
     config = None
     try:
         config = Config.model_validate({**raw, "path": path})

@@ -31,3 +31,15 @@ class NotFound(SyndicateError):
     """An entry named on the command line is not known."""
 
     exit_code = 2
+
+
+class StoreUnavailable(SyndicateError):
+    """The state store's server went away or cannot be reached mid-run: the remaining work fails (exit 1)."""
+
+    exit_code = 1
+
+
+class ClaimLost(SyndicateError):
+    """This run no longer holds a feed or partner it was working on (its lease ran out or was taken over)."""
+
+    exit_code = 1

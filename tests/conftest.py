@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
+from sqlalchemy.engine import Engine
+
+from . import pg_server
 
 REPO = Path(__file__).resolve().parents[1]
 #: ../shared beside the repository (CI lays a copy there); tests that need it skip when it is absent.
@@ -56,3 +62,59 @@ class CLI:
 @pytest.fixture()
 def run(example: Path) -> CLI:
     return CLI(example)
+
+
+# --- PostgreSQL ------------------------------------------------------------------------------------
+
+
+def _postgres_unavailable(reason: str) -> None:
+    """Skip, or fail where PostgreSQL must be had (tests/run.sh sets SYNDICATE_REQUIRE_POSTGRES=1)."""
+    if os.environ.get("SYNDICATE_REQUIRE_POSTGRES") == "1":
+        pytest.fail(f"PostgreSQL is required here but {reason}")
+    pytest.skip(f"PostgreSQL cannot be had here: {reason}")
+
+
+@pytest.fixture(scope="session")
+def postgres_cluster() -> Iterator[pg_server.PostgresCluster]:
+    """A private PostgreSQL cluster on 127.0.0.1 for the session (started on first use)."""
+    bindir = pg_server.find_binaries()
+    if bindir is None:
+        _postgres_unavailable("it is not installed (tests/run.sh installs Debian's postgresql)")
+    try:
+        cluster = pg_server.start(bindir)
+    except RuntimeError as exc:
+        _postgres_unavailable(str(exc))
+    try:
+        yield cluster
+    finally:
+        pg_server.stop(cluster)
+
+
+@dataclass
+class PostgresDatabase:
+    """A fresh database on the session's cluster: its state URL (no password in it) and password."""
+
+    cluster: pg_server.PostgresCluster
+    name: str
+
+    @property
+    def url(self) -> str:
+        return self.cluster.url(self.name)
+
+    @property
+    def password(self) -> str:
+        return self.cluster.password
+
+    def engine(self, **options: Any) -> Engine:
+        """A syndicate engine on this database (``syndicate.postgres.create_engine``)."""
+        from syndicate import postgres
+
+        return postgres.create_engine(self.url, password=self.password, **options)
+
+
+@pytest.fixture()
+def postgres(postgres_cluster: pg_server.PostgresCluster) -> PostgresDatabase:
+    """An empty database of its own for one test."""
+    if not (postgres_cluster.data / "postmaster.pid").exists():  # a test stopped it: bring it back
+        postgres_cluster.pg_ctl("start", "-w", "-l", str(postgres_cluster.log))
+    return PostgresDatabase(postgres_cluster, postgres_cluster.create_database())
