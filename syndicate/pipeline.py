@@ -25,7 +25,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Protocol
 
-from . import __version__
+from . import __version__, dates
 from .config import Config, PartnerConfig, SourceConfig, packaged_templates, partner_module
 from .decide import Rules, Verdict
 from .errors import ConfigError, NotFound, UsageError
@@ -931,7 +931,7 @@ class Pipeline:
                 due = min(due, planned.verdict.not_before)
         for grant in self.config.grants:
             if grant.partner == partner.id and grant.expires is not None:
-                expiry = dt.datetime.combine(grant.expires + dt.timedelta(days=1), dt.time(), dt.timezone.utc)
+                expiry = dates.start_of_day_after(grant.expires)  # saturates at 9999-12-31
                 if expiry > self.now:
                     due = min(due, expiry)
         counts = {name: getattr(report, name) for name in PartnerReport.__dataclass_fields__}

@@ -19,6 +19,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import html as html_lib
 import re
 import threading
@@ -35,7 +36,7 @@ from ..errors import ConfigError
 from ..models import Article, Image, sha256
 from ..redact import redact
 from .base import (Check, ImageError, PartnerDown, PartnerEdited, PublishContext, PublishError, RemoteCopy,
-                   UnknownOutcome)
+                   UnknownOutcome, capped_tags)
 from .http import CMSClient
 from .http import preload as preload  # re-exported: the pipeline loads requests early through it
 
@@ -362,7 +363,7 @@ class Publisher:
     def _tags(self, article: Article, marker: str) -> list[dict[str, str]]:
         """The article's tags by name, then our internal tags; Ghost matches names by slug, so no case twins."""
         names: dict[str, str] = {}
-        for name in (*article.tags, SYNDICATED_TAG, self._marker_tag(marker)):
+        for name in (*capped_tags(article)[0], SYNDICATED_TAG, self._marker_tag(marker)):
             name = " ".join(name.split())
             if name and name.casefold() not in names:
                 names[name.casefold()] = name
@@ -416,13 +417,15 @@ class Publisher:
         post = {**self._fields(article, marker), "slug": article.slug,
                 "status": "published" if article.status == "publish" else "draft"}
         body = self._request("POST", "/posts/?source=html&formats=html", json={"posts": [post]}, expect=(201,))
-        return self._created(body)
+        return self._created(body, article)
 
-    def _created(self, body: Any) -> RemoteCopy:
+    def _created(self, body: Any, article: Article) -> RemoteCopy:
         try:
-            return self._copy(body["posts"][0])
+            copy = self._copy(body["posts"][0])
         except (KeyError, IndexError, TypeError):
             raise UnknownOutcome(f"{self.config.id}: Ghost answered the write without the post") from None
+        warning = capped_tags(article)[1]
+        return dataclasses.replace(copy, warnings=(warning,)) if warning else copy
 
     def update(self, remote_id: str, article: Article, marker: str, expected_hash: str | None,
                force: bool = False) -> RemoteCopy:
@@ -445,7 +448,7 @@ class Publisher:
             except UnknownOutcome:
                 return self._after_lost_write(remote_id, sent_at)
             if body and body.get("posts"):
-                return self._created(body)
+                return self._created(body, article)
             # 409 UPDATE_COLLISION: someone saved the post after our read; decide again on a fresh read.
         raise PublishError(f"{self.config.id}: the copy {remote_id} kept changing while we updated it; "
                            f"it is tried again next run")

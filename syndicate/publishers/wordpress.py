@@ -36,7 +36,7 @@ from ..config import PartnerConfig, Secret, site_url
 from ..errors import ConfigError
 from ..models import Article, Image, sha256
 from .base import (Check, ImageError, PartnerDown, PartnerEdited, PublishContext, PublishError, RemoteCopy,
-                   UnknownOutcome)
+                   UnknownOutcome, capped_tags)
 from .http import CMSClient
 from .http import preload as preload  # re-exported: the pipeline loads requests early through it
 
@@ -325,8 +325,9 @@ def _error_of(response: requests.Response) -> tuple[str | None, str, dict[str, A
     code = body.get("code") if isinstance(body.get("code"), str) else None
     message = body.get("message") if isinstance(body.get("message"), str) else ""
     data = body.get("data") if isinstance(body.get("data"), dict) else {}
-    # The server's words are untrusted text: one line, bounded, no markup.
-    message = re.sub(r"<[^>]*>", "", " ".join(message.split()))[:MESSAGE_LIMIT]
+    # The server's words are untrusted text: one line, bounded, no markup; masked before any of that
+    # (a proxy may echo our credentials back, and a cut or a collapsed space would hide them from the mask).
+    message = redact.shorten(re.sub(r"<[^>]*>", "", " ".join(redact.redact(message).split())), MESSAGE_LIMIT)
     return code, message, data
 
 
@@ -414,7 +415,7 @@ class Publisher:
                         "the Authorization header) or the user lacks edit_posts [rest_invalid_param]")
             extra = ""
             if isinstance(details, dict) and details:
-                extra = " (" + "; ".join(f"{k}: {v}" for k, v in details.items())[:MESSAGE_LIMIT] + ")"
+                extra = " (" + redact.shorten("; ".join(f"{k}: {v}" for k, v in details.items()), MESSAGE_LIMIT) + ")"
             return f"WordPress refused to {doing}: {message or 'HTTP 400'}{extra} [{code or 'HTTP 400'}]"
         return f"HTTP {status} while trying to {doing}" + (f": {message} [{code}]" if message else "")
 
@@ -501,7 +502,7 @@ class Publisher:
             "title": html.escape(article.title, quote=False),  # plain text: WordPress takes HTML here
             "content": body + "\n" + marker_comment(marker),
             "excerpt": encode_brackets(html.escape(article.excerpt, quote=False)),
-            "tags": self._term_ids("tags", article.tags, "tag"),
+            "tags": self._term_ids("tags", capped_tags(article)[0], "tag"),
         }
         if self.config.categories:
             ours = self._term_ids("categories", self.config.categories, "category")
@@ -634,7 +635,7 @@ class Publisher:
 
     def _checked(self, post: dict[str, Any], article: Article, fields: dict[str, Any]) -> RemoteCopy:
         """The copy after a write, with what WordPress silently dropped either repaired or reported."""
-        warnings: list[str] = []
+        warnings = [w for w in [capped_tags(article)[1]] if w]
         if fields_hash(post) is None:  # a write's answer is in context=edit; read it back if not
             try:
                 post = self._get_post(str(post["id"])) or post
