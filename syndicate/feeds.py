@@ -331,8 +331,13 @@ def parse_bytes(data: bytes, ctx: SourceContext) -> ParsedFeed:
     # A stream, never the bytes themselves: given bytes or a str, feedparser first tries them as a
     # path to open (and a str as a URL to fetch), so a feed whose whole body is `/srv/x/private.xml`
     # would be read from disk. Only our fetcher reads anything; feedparser only parses.
-    parsed = feedparser.parse(io.BytesIO(data), response_headers=headers, sanitize_html=False,
-                              resolve_relative_uris=False)
+    try:
+        parsed = feedparser.parse(io.BytesIO(data), response_headers=headers, sanitize_html=False,
+                                  resolve_relative_uris=False)
+    except (ValueError, LookupError, UnicodeError) as exc:
+        # feedparser's own encoding detection raises on a mangled declaration (encoding="\x80tf-8"):
+        # the feed's fault, so a parse error of that feed like any other, never an escape.
+        raise ParseError(shorten(f"could not parse: {type(exc).__name__}: {exc}", 200)) from None
     feed = parsed.get("feed", {})
     problem = None
     exc = parsed.get("bozo_exception")
