@@ -34,6 +34,9 @@ ALLOWED_TAGS = {
     "small", "mark", "abbr", "time", "span", "div", "details", "summary",
 }
 ALLOWED_ATTRIBUTES = {
+    # Every tag: nothing. Without this key nh3 (ammonia's "generic attributes") keeps lang and title
+    # on every tag, attributes this allowlist never named.
+    "*": set(),
     "a": {"href", "title"},
     "img": {"src", "srcset", "sizes", "alt", "title", "width", "height"},
     "source": {"src", "srcset", "sizes", "type", "media"},

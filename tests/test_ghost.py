@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -15,6 +16,8 @@ import jwt
 import pytest
 import requests
 import responses
+from hypothesis import given
+from hypothesis import strategies as st
 
 from syndicate.errors import ConfigError
 from syndicate.models import Article, Image
@@ -629,10 +632,22 @@ def test_partners_test_checks_key_site_and_access_and_changes_nothing(rsps: Any,
     rsps.get(f"{API}/posts/", json={"posts": []})
     checks = h.publisher.test()
     assert [(c.ok, c.what) for c in checks] == [(True, "Admin API key"), (True, "Ghost reachable"),
-                                                (True, "Admin API key accepted")]
-    assert "Ghost 5.130" in checks[1].detail
+                                                (True, "Ghost version"), (True, "Admin API key accepted")]
+    assert checks[1].detail == "Partner Mag" and checks[2].detail == "5.130"
     assert {c.request.method for c in rsps.calls} == {"GET"}
     assert all(c.request.headers["Accept-Version"] == "v5.0" for c in rsps.calls)
+
+
+@given(version=st.from_regex(r"\A[0-9]{1,2}(\.[0-9]{1,3}){0,3}\Z"))
+def test_the_ghost_version_line_shows_a_reported_version(version: str) -> None:
+    assert ghost.version_check({"version": version}).detail == version
+
+
+@given(site=st.one_of(st.none(), st.dictionaries(st.just("version"), st.one_of(st.none(), st.integers(), st.text()))))
+def test_the_ghost_version_line_never_prints_anything_else(site: Any) -> None:
+    check = ghost.version_check(site)
+    assert check.ok
+    assert check.detail == "not reported by the site endpoint" or re.fullmatch(r"[0-9.]+", check.detail)
 
 
 def test_partners_test_reports_a_missing_key(monkeypatch: pytest.MonkeyPatch, rsps: Any, h: Harness) -> None:

@@ -19,6 +19,8 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 import responses
+from hypothesis import given
+from hypothesis import strategies as st
 
 from syndicate.config import parse_config
 from syndicate.errors import ConfigError
@@ -38,6 +40,7 @@ from syndicate.publishers.wordpress import (
     caption_html,
     encode_brackets,
     fields_hash,
+    generator_version,
 )
 
 from .fakes import FakeMedia
@@ -654,6 +657,52 @@ def test_partners_test_checks_capabilities_and_warns_about_unfiltered_html(mocke
     assert by_name["unfiltered_html"].warning and "Author-role user" in by_name["unfiltered_html"].detail
     assert by_name["canonical meta key"].warning and "_yoast_wpseo_canonical" in by_name["canonical meta key"].detail
     assert {c.request.method for c in mocked.calls} <= {"GET", "OPTIONS"}  # changes nothing
+
+
+VERSIONS = st.from_regex(r"\A[0-9]{1,2}(\.[0-9]{1,2}){0,2}(-(alpha|beta|RC)[0-9]?)?\Z")
+# What a partner's page or feed holds around the generator: anything but the tag itself.
+NOISE = st.text(st.characters(blacklist_characters="<>"), max_size=40)
+
+
+@given(version=VERSIONS, before=NOISE, after=NOISE, form=st.sampled_from(["rss", "atom", "meta"]))
+def test_the_wordpress_version_is_read_from_any_generator_form(version: str, before: str, after: str,
+                                                               form: str) -> None:
+    tag = {"rss": f"<generator>https://wordpress.org/?v={version}</generator>",
+           "atom": f'<generator uri="https://wordpress.org/" version="{version}">WordPress</generator>',
+           "meta": f'<meta name="generator" content="WordPress {version}" />'}[form]
+    assert generator_version(f"<rss>{before}{tag}{after}</rss>") == version
+
+
+@given(value=st.text(max_size=30), before=NOISE)
+def test_a_generator_value_is_printed_only_when_it_is_a_version(value: str, before: str) -> None:
+    found = generator_version(f"{before}<generator>https://wordpress.org/?v={value}</generator>")
+    assert found is None or (found == value and re.fullmatch(r"[0-9A-Za-z.\-]+", found))
+    assert generator_version(f"{before}<generator>https://ghost.org/?v={value}</generator>") is None
+
+
+def test_partners_test_reports_the_wordpress_version(mocked: responses.RequestsMock) -> None:
+    mocked.add(responses.GET, f"{API}/users/me", json={
+        "username": "syndication", "roles": ["author"],
+        "capabilities": {"edit_posts": True, "publish_posts": True, "upload_files": True}})
+    mocked.add(responses.GET, f"{SITE}/?feed=rss2",
+               body="<rss><channel><generator>https://wordpress.org/?v=7.1.4</generator></channel></rss>")
+    checks = {c.what: c for c in make_publisher().test()}
+    assert checks["WordPress version"].ok and checks["WordPress version"].detail == "7.1.4"
+    assert not checks["WordPress version"].warning
+
+
+def test_partners_test_passes_when_the_site_hides_its_version(mocked: responses.RequestsMock) -> None:
+    mocked.add(responses.GET, f"{API}/users/me", json={
+        "username": "syndication", "roles": ["author"],
+        "capabilities": {"edit_posts": True, "publish_posts": True, "upload_files": True}})
+    mocked.add(responses.GET, f"{SITE}/?feed=rss2", body="<rss><channel><title>Mag</title></channel></rss>")
+    checks = make_publisher().test()
+    assert all(c.ok for c in checks)
+    assert {c.what: c.detail for c in checks}["WordPress version"].startswith("not disclosed")
+    mocked.replace(responses.GET, f"{SITE}/?feed=rss2", status=404)
+    checks = make_publisher().test()
+    assert all(c.ok for c in checks)
+    assert {c.what: c.detail for c in checks}["WordPress version"].startswith("unknown: could not read")
 
 
 def test_partners_test_reports_refused_credentials(mocked: responses.RequestsMock,

@@ -45,6 +45,7 @@ from .base import (
     PublishError,
     RemoteCopy,
     UnknownOutcome,
+    capped_tags,
     slug_family,
 )
 from .http import CMSClient, preload
@@ -336,8 +337,9 @@ def _error_of(response: requests.Response) -> tuple[str | None, str, dict[str, A
     code = code if isinstance(code, str) else None
     message = message if isinstance(message, str) else ""
     data = data if isinstance(data, dict) else {}
-    # The server's words are untrusted text: one line, bounded, no markup.
-    message = re.sub(r"<[^>]*>", "", " ".join(message.split()))[:MESSAGE_LIMIT]
+    # The server's words are untrusted text: one line, bounded, no markup; masked before any of that
+    # (a proxy may echo our credentials back, and a cut or a collapsed space would hide them from the mask).
+    message = redact.shorten(re.sub(r"<[^>]*>", "", " ".join(redact.redact(message).split())), MESSAGE_LIMIT)
     return code, message, data
 
 
@@ -421,7 +423,7 @@ class WordPressAPI:
                         "the Authorization header) or the user lacks edit_posts [rest_invalid_param]")
             extra = ""
             if isinstance(details, dict) and details:
-                extra = " (" + "; ".join(f"{k}: {v}" for k, v in details.items())[:MESSAGE_LIMIT] + ")"
+                extra = " (" + redact.shorten("; ".join(f"{k}: {v}" for k, v in details.items()), MESSAGE_LIMIT) + ")"
             return f"WordPress refused to {doing}: {message or 'HTTP 400'}{extra} [{code or 'HTTP 400'}]"
         return f"HTTP {status} while trying to {doing}" + (f": {message} [{code}]" if message else "")
 
@@ -639,7 +641,7 @@ class Publisher(PublisherDefaults):
             "title": html.escape(article.title, quote=False),  # plain text: WordPress takes HTML here
             "content": body + "\n" + marker_comment(marker),
             "excerpt": encode_brackets(html.escape(article.excerpt, quote=False)),
-            "tags": self.terms.ids("tags", article.tags, "tag"),
+            "tags": self.terms.ids("tags", capped_tags(article)[0], "tag"),
         }
         if self.config.categories:
             ours = self.terms.ids("categories", self.config.categories, "category")
@@ -670,7 +672,7 @@ class Publisher(PublisherDefaults):
 
     def _checked(self, post: dict[str, Any], article: Article, fields: dict[str, Any]) -> RemoteCopy:
         """The copy after a write, with what WordPress silently dropped either repaired or reported."""
-        warnings: list[str] = []
+        warnings = [w for w in [capped_tags(article)[1]] if w]
         if fields_hash(post) is None:  # a write's answer is in context=edit; read it back if not
             try:
                 post = self.api.get_post(str(post["id"])) or post
@@ -817,6 +819,7 @@ class Publisher(PublisherDefaults):
         roles = ", ".join(me.get("roles") or []) or "no role"
         user = me.get("username") or self.config.username
         checks.append(Check(True, "credentials", f"logged in as {user} ({roles})"))
+        checks.append(self._version_check())
         checks.append(self._cap(caps, "edit_posts", "create posts and tags"))
         if self.config.status == "publish":
             checks.append(self._cap(caps, "publish_posts", "publish posts (status = \"publish\")"))
@@ -851,6 +854,17 @@ class Publisher(PublisherDefaults):
                      f"user {self.config.username!r} may not create them (needs manage_categories): create them "
                      "in WordPress first")
 
+    def _version_check(self) -> Check:
+        """The WordPress version the site discloses: its feed's generator (the REST index has none)."""
+        try:
+            response = self.api.client.request("GET", self.config.url + "/?feed=rss2", expect=(200,))
+        except PublishError as exc:
+            return Check(True, "WordPress version", f"unknown: could not read the site's feed ({exc})")
+        version = generator_version(response.text)
+        if version is None:
+            return Check(True, "WordPress version", "not disclosed (the site's feed names no WordPress generator)")
+        return Check(True, "WordPress version", version)
+
     def _meta_check(self, key: str) -> Check:
         """Is the canonical meta key registered for posts with show_in_rest (else WordPress drops it)?"""
         try:
@@ -869,3 +883,22 @@ class Publisher(PublisherDefaults):
         """Close the HTTP session."""
         self.api.client.close()
 
+
+_GENERATOR = re.compile(
+    r"""<generator>\s*https?://wordpress\.org/\?v=([^<\s]+)\s*</generator>"""  # RSS 2
+    r"""|<generator\b[^>]{0,200}\bversion=["']([^"']+)["'][^>]{0,200}>\s*WordPress\s*</generator>"""  # Atom
+    r"""|<meta\s+name=["']generator["']\s+content=["']WordPress\s+([^"'\s]+)["']""",  # a page's head
+    re.IGNORECASE)
+_VERSION = re.compile(r"[0-9]+(?:\.[0-9]+){0,3}(?:-[0-9A-Za-z.]+)?")
+
+
+def generator_version(text: str) -> str | None:
+    """The WordPress version a feed or page names in its generator, or None (hidden, not WordPress).
+
+    Only a version-shaped value is taken: the text is the partner's, and the value is printed.
+    """
+    for match in _GENERATOR.finditer(text):
+        value = next(v for v in match.groups() if v is not None)
+        if _VERSION.fullmatch(value):
+            return value
+    return None

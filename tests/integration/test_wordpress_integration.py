@@ -298,6 +298,7 @@ def test_one_sync_creates_three_converged_posts_and_a_second_changes_nothing(pro
     test = project.run("partners", "test")
     assert test.exit_code == 0, test.output
     assert "ok   credentials: logged in as author" in test.output
+    assert f"ok   WordPress version: {project.site.version}\n" in test.output  # the one running, e.g. 7.1.4
     assert "ok   no unfiltered_html" in test.output
     assert "ok   canonical meta key: syndicate_canonical is registered" in test.output
 

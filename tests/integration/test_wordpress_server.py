@@ -1,30 +1,32 @@
-"""Smoke test of the real-WordPress harness (tests/integration/wordpress_server.py)."""
+"""Smoke test of the real-WordPress harness (tests/integration/wordpress_server.py), once per version."""
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
+import re
 
 import pytest
 import requests
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import wordpress_server  # noqa: E402
+from . import wordpress_server
 
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture(scope="module")
-def wp_site(tmp_path_factory):
-    try:
-        wordpress_server.ensure_installed()
-    except RuntimeError as e:
-        pytest.skip("WordPress harness unavailable: %s" % e)
-    site = wordpress_server.start(tmp_path_factory.mktemp("wordpress"))
-    try:
-        yield site
-    finally:
-        wordpress_server.stop(site)
+@pytest.fixture()
+def wp_site(wordpress: wordpress_server.WordPressSite) -> wordpress_server.WordPressSite:
+    """The session's WordPress (one per version under test), clean."""
+    return wordpress
+
+
+def test_the_server_runs_the_version_asked_for(wp_site, request):
+    asked = request.node.callspec.params["wordpress_site"]
+    assert wp_site.series == asked
+    # What the running PHP serves, not only what setup.php saw: the feed's generator.
+    r = requests.get(wp_site.url + "/?feed=rss2", timeout=30)
+    assert r.status_code == 200, r.text
+    served = re.search(r"<generator>https://wordpress.org/\?v=([^<]+)</generator>", r.text)
+    assert served and served.group(1) == wp_site.version
+    assert wordpress_server.release(served.group(1)).series == asked
 
 
 def _get(site, path, auth):

@@ -1,21 +1,30 @@
 """A real WordPress on 127.0.0.1 for syndicate's integration tests.
 
-Debian's ``wordpress`` package, a private MariaDB (own datadir, socket and
-port under ``root``, bound to 127.0.0.1) and PHP's built-in web server with a
+Debian's ``wordpress`` package, a private MariaDB (own datadir and socket
+under ``root``, no TCP port at all) and PHP's built-in web server with a
 router for pretty permalinks. Nothing listens on anything but 127.0.0.1.
+
+Two releases are known (``RELEASES``), both Debian's package on the system's
+PHP 8.2 (bookworm): ``6.1`` is bookworm's own, installed with apt-get;
+``7.1`` (current) is Debian unstable's ``wordpress`` .deb and the packages it
+links to, downloaded with a private apt state (the system's apt sources stay
+as they are) and unpacked into the cache outside the clone
+(``$SYNDICATE_TEST_CACHE/wordpress-7.1``, default ``~/.cache/syndicate-tests``),
+once, under a lock. The test session runs the ones named by
+``$SYNDICATE_TEST_WORDPRESS`` (comma-separated, default ``6.1,7.1``).
 
 Usage from Python::
 
     import wordpress_server as wp
-    wp.ensure_installed()
-    site = wp.start(Path("/tmp/wp"))      # reuses an installed datadir under root
+    wp.ensure_installed("7.1")
+    site = wp.start(Path("/tmp/wp"), version="7.1")  # reuses an installed datadir under root
     ...                                   # site.url, site.username, site.app_password, ...
     site.reset()                          # empty posts/media/terms between tests
     wp.stop(site)
 
 From the shell::
 
-    python tests/integration/wordpress_server.py start [--root DIR] [--port N]
+    python tests/integration/wordpress_server.py start [--root DIR] [--port N] [--version 7.1]
     python tests/integration/wordpress_server.py stop --root DIR
 
 Layout under ``root``: ``db/`` (datadir ``db/data``, socket, logs), ``wp/``
@@ -27,9 +36,11 @@ Layout under ``root``: ``db/`` (datadir ``db/data``, socket, logs), ``wp/``
 from __future__ import annotations
 
 import argparse
+import fcntl
 import hashlib
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -43,16 +54,65 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-# Debian packages the harness needs. The theme is only a "Recommends" of
-# wordpress; we install it explicitly because we skip recommends.
-APT_PACKAGES = [
-    "wordpress",
-    "wordpress-theme-twentytwentythree",
-    "php-cli",
-    "php-mysql",
-    "mariadb-server",
-]
+
+@dataclass(frozen=True)
+class WordPressRelease:
+    """One WordPress release line the suite runs against, and where its files come from."""
+
+    series: str  # what $SYNDICATE_TEST_WORDPRESS names: "7.1"
+    #: None: the system's own Debian package (apt-get install); else the Debian suite whose
+    #: .debs are downloaded and unpacked into the cache
+    debian_suite: str | None
+    #: the default theme of the release (wp_install activates it; the public pages need it)
+    theme_package: str
+
+
+RELEASES: dict[str, WordPressRelease] = {
+    "6.1": WordPressRelease("6.1", None, "wordpress-theme-twentytwentythree"),
+    "7.1": WordPressRelease("7.1", "sid", "wordpress-theme-twentytwentyfive"),
+}
+DEFAULT_SERIES = "6.1"
+
+# What every release runs on: bookworm's PHP, MariaDB; dpkg-deb/apt-get come with the system.
+HOST_PACKAGES = ["php-cli", "php-mysql", "php-gd", "mariadb-server"]
+# Debian packages the harness needs for the system's WordPress. The theme is only a
+# "Recommends" of wordpress; we install it explicitly because we skip recommends.
+APT_PACKAGES = ["wordpress", "wordpress-theme-twentytwentythree", *HOST_PACKAGES]
 WORDPRESS_SRC = Path("/usr/share/wordpress")
+# The unpacked WordPress links its bundled libraries to these packages (relative symlinks
+# into /usr/share/php and /usr/share/javascript), so they are unpacked beside it.
+_LINKED_DEBS = ["php-getid3", "libphp-phpmailer", "libjs-cropper", "libjs-jquery-ui", "libjs-lodash",
+                "libjs-underscore"]
+_DEBIAN_KEYRING = "/usr/share/keyrings/debian-archive-keyring.gpg"
+_MARKER = ".syndicate-install.json"
+
+
+def release(version: str) -> WordPressRelease:
+    """The release a series ("7.1") or an exact version ("7.1.4") belongs to."""
+    for r in RELEASES.values():
+        if version == r.series or version.startswith(r.series + "."):
+            return r
+    raise ValueError("unknown WordPress version %r: known are %s" % (version, ", ".join(RELEASES)))
+
+
+def versions_under_test() -> list[str]:
+    """The WordPress series the test session runs against: $SYNDICATE_TEST_WORDPRESS, default 6.1,7.1."""
+    raw = os.environ.get("SYNDICATE_TEST_WORDPRESS", ",".join(RELEASES))
+    wanted = [v.strip() for v in raw.split(",") if v.strip()]
+    return [release(v).series for v in wanted]
+
+
+def cache_base() -> Path:
+    """Where installs are kept between runs (outside the clone): $SYNDICATE_TEST_CACHE."""
+    env = os.environ.get("SYNDICATE_TEST_CACHE")
+    if env:
+        return Path(env).expanduser().resolve()
+    return Path.home() / ".cache" / "syndicate-tests"
+
+
+def start_timeout() -> float:
+    """Seconds MariaDB and PHP may take to answer: generous, a loaded 2-core machine is slow."""
+    return float(os.environ.get("SYNDICATE_WP_START_TIMEOUT", "240"))
 
 ADMIN_USER = "admin"
 AUTHOR_USER = "author"
@@ -88,11 +148,16 @@ class WordPressSite:
     author_app_password: str
     root: Path
     # Extra, all with defaults (not needed by callers).
+    version: str = ""  # WordPress's own, e.g. "7.1.4"
     db_socket: Optional[Path] = None
-    db_port: Optional[int] = None
     php_pid: Optional[int] = None
     mariadbd_pid: Optional[int] = None
     _procs: list = field(default_factory=list, repr=False, compare=False)
+
+    @property
+    def series(self) -> str:
+        """The release line ("7.1") the tests name the site by."""
+        return release(self.version).series
 
     @property
     def docroot(self) -> Path:
@@ -147,35 +212,60 @@ DELETE FROM wp_options WHERE option_name IN ('category_children', 'post_tag_chil
 # packages
 
 
-def _missing_packages() -> list[str]:
+def _missing_packages(packages: list[str]) -> list[str]:
     if shutil.which("dpkg-query") is None:
         raise RuntimeError("dpkg-query not found: this harness needs a Debian/Ubuntu machine")
     out = subprocess.run(
-        ["dpkg-query", "-W", "-f=${Package} ${db:Status-Status}\n", *APT_PACKAGES],
+        ["dpkg-query", "-W", "-f=${Package} ${db:Status-Status}\n", *packages],
         capture_output=True,
         text=True,
     ).stdout
     installed = {line.split()[0] for line in out.splitlines() if line.endswith(" installed")}
-    missing = [p for p in APT_PACKAGES if p not in installed]
+    missing = [p for p in packages if p not in installed]
     # The binaries we actually call, in case a package is half-configured.
     for binary in ("php", "mariadbd", "mariadb", "mariadb-install-db"):
         if shutil.which(binary) is None and not missing:
-            missing = list(APT_PACKAGES)
-    if not (WORDPRESS_SRC / "wp-settings.php").is_file() and "wordpress" not in missing:
+            missing = list(packages)
+    if "wordpress" in packages and not (WORDPRESS_SRC / "wp-settings.php").is_file() \
+            and "wordpress" not in missing:
         missing.append("wordpress")
     return missing
 
 
-def ensure_installed() -> None:
-    """Install the Debian packages WordPress needs (idempotent and quick when
-    they are present: ~15 ms). Raises RuntimeError with a clear message if it can't."""
-    missing = _missing_packages()
+def ensure_installed(version: str = DEFAULT_SERIES) -> Path:
+    """Install what WordPress ``version`` needs, once; return its WordPress tree (read-only).
+
+    The system's packages are installed with apt-get when missing (idempotent and quick when
+    they are present: ~15 ms); a release from another Debian suite is downloaded and unpacked
+    into the cache (once, under a lock). Raises RuntimeError with a clear message if it can't."""
+    rel = release(version)
+    _ensure_system_packages(APT_PACKAGES if rel.debian_suite is None else HOST_PACKAGES)
+    tree = WORDPRESS_SRC if rel.debian_suite is None else _ensure_unpacked(rel)
+    found = _tree_version(tree)
+    if release(found) != rel:
+        raise RuntimeError("WordPress %s wanted, but %s holds WordPress %s%s" % (
+            rel.series, tree, found, "" if rel.debian_suite is None else
+            " (Debian %s moved on: add its release to RELEASES)" % rel.debian_suite))
+    return tree
+
+
+def _tree_version(tree: Path) -> str:
+    """``$wp_version`` of a WordPress tree, read from wp-includes/version.php."""
+    text = (tree / "wp-includes" / "version.php").read_text(errors="replace")
+    m = re.search(r"\$wp_version\s*=\s*'([^']+)'", text)
+    if not m:
+        raise RuntimeError("no $wp_version in %s/wp-includes/version.php" % tree)
+    return m.group(1)
+
+
+def _ensure_system_packages(packages: list[str]) -> None:
+    missing = _missing_packages(packages)
     if not missing:
         return
     if os.geteuid() != 0:
         raise RuntimeError(
             "WordPress harness needs Debian packages %s; run as root or "
-            "`apt-get install %s`" % (" ".join(missing), " ".join(APT_PACKAGES))
+            "`apt-get install %s`" % (" ".join(missing), " ".join(packages))
         )
     if shutil.which("apt-get") is None:
         raise RuntimeError("apt-get not found; cannot install %s" % " ".join(missing))
@@ -197,7 +287,7 @@ def ensure_installed() -> None:
         inst = subprocess.run(
             ["apt-get", *apt_opts, "install", "-y", "--no-install-recommends",
              "-o", "Dpkg::Options::=--force-confdef", "-o", "Dpkg::Options::=--force-confold",
-             *APT_PACKAGES],
+             *packages],
             env=env,
             capture_output=True,
             text=True,
@@ -205,14 +295,81 @@ def ensure_installed() -> None:
         if inst.returncode != 0:
             raise RuntimeError(
                 "apt-get install %s failed:\n%s%s"
-                % (" ".join(APT_PACKAGES), inst.stdout[-3000:], inst.stderr[-3000:])
+                % (" ".join(packages), inst.stdout[-3000:], inst.stderr[-3000:])
             )
     finally:
         if created_policy:
             policy.unlink(missing_ok=True)
-    still = _missing_packages()
+    still = _missing_packages(packages)
     if still:
         raise RuntimeError("packages still missing after apt-get install: " + " ".join(still))
+
+
+def _ensure_unpacked(rel: WordPressRelease) -> Path:
+    """Debian ``rel.debian_suite``'s wordpress (+ theme + linked libraries) unpacked into the cache.
+
+    apt-get runs with a private state (sources, lists, cache) under the cache, so the
+    system's apt configuration and package database are untouched; the archive's
+    signatures are checked against the system's Debian keyring. Built in a temporary
+    directory and renamed into place when complete; a lock makes concurrent runs wait for
+    the first one's download instead of racing it."""
+    base = cache_base()
+    home = base / ("wordpress-" + rel.series)
+    tree = home / "prefix" / "usr" / "share" / "wordpress"
+    if (home / _MARKER).is_file() and (tree / "wp-settings.php").is_file():
+        return tree
+    for binary in ("apt-get", "dpkg-deb"):
+        if shutil.which(binary) is None:
+            raise RuntimeError("%s not found: WordPress %s is unpacked from Debian's .deb" % (binary, rel.series))
+    base.mkdir(parents=True, exist_ok=True)
+    with open(base / ("wordpress-%s.lock" % rel.series), "w") as lockf:
+        fcntl.flock(lockf, fcntl.LOCK_EX)
+        if (home / _MARKER).is_file() and (tree / "wp-settings.php").is_file():
+            return tree  # another run finished it meanwhile
+        for stale in base.glob(".wordpress-%s.building-*" % rel.series):
+            shutil.rmtree(stale, ignore_errors=True)
+        build = Path(tempfile.mkdtemp(prefix=".wordpress-%s.building-" % rel.series, dir=base))
+        t0 = time.monotonic()
+        try:
+            apt = build / "apt"
+            for d in ("lists/partial", "cache/archives/partial", "debs"):
+                (apt / d).mkdir(parents=True)
+            (apt / "sources.list").write_text(
+                "deb [signed-by=%s] http://deb.debian.org/debian %s main\n" % (_DEBIAN_KEYRING, rel.debian_suite))
+            opts = ["-q", "-o", "Dir::Etc::sourcelist=%s" % (apt / "sources.list"),
+                    "-o", "Dir::Etc::sourceparts=/dev/null", "-o", "Dir::State::Lists=%s" % (apt / "lists"),
+                    "-o", "Dir::Cache=%s" % (apt / "cache"), "-o", "Debug::NoLocking=1"]
+            for what, cmd, cwd in (
+                ("apt-get update", ["apt-get", *opts, "update"], build),
+                ("apt-get download", ["apt-get", *opts, "download", "wordpress", rel.theme_package, *_LINKED_DEBS],
+                 apt / "debs"),
+            ):
+                res = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
+                if res.returncode != 0:
+                    raise RuntimeError("WordPress %s: %s (Debian %s) failed:\n%s" % (
+                        rel.series, what, rel.debian_suite, (res.stdout + res.stderr)[-3000:]))
+            prefix = build / "prefix"
+            prefix.mkdir()
+            debs = sorted((apt / "debs").glob("*.deb"))
+            for deb in debs:
+                subprocess.run(["dpkg-deb", "-x", str(deb), str(prefix)], check=True)
+            staged = build / "prefix" / "usr" / "share" / "wordpress"
+            if not (staged / "wp-settings.php").is_file():
+                raise RuntimeError("WordPress %s: no wp-settings.php in the unpacked wordpress" % rel.series)
+            (build / _MARKER).write_text(json.dumps({
+                "series": rel.series, "wp_version": _tree_version(staged), "suite": rel.debian_suite,
+                "debs": [d.name for d in debs], "seconds": round(time.monotonic() - t0, 1),
+                "installed_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            }, indent=2) + "\n")
+            shutil.rmtree(apt / "lists", ignore_errors=True)  # 11 MB of package lists: not needed again
+            if home.exists():
+                trash = Path(tempfile.mkdtemp(prefix=".wordpress-%s.building-old-" % rel.series, dir=base))
+                os.rename(home, trash / "old")
+                shutil.rmtree(trash, ignore_errors=True)
+            os.rename(build, home)
+        finally:
+            shutil.rmtree(build, ignore_errors=True)
+    return tree
 
 
 # --------------------------------------------------------------------------
@@ -420,9 +577,13 @@ function syn_ensure_user($login, $role, $pass) {
 }
 function syn_app_password($u, $plain) {
     if ($plain) {
+        $bare = preg_replace('/[^a-z\d]/i', '', $plain);
         foreach (WP_Application_Passwords::get_user_application_passwords($u->ID) as $item) {
-            if (wp_check_password(WP_Application_Passwords::chunk_password($plain), $item['password'], $u->ID)
-                || wp_check_password(preg_replace('/[^a-z\d]/i', '', $plain), $item['password'], $u->ID)) {
+            // Since 6.8 application passwords are hashed with wp_fast_hash, not phpass.
+            $ok = method_exists('WP_Application_Passwords', 'check_password')
+                ? WP_Application_Passwords::check_password($bare, $item['password'])
+                : wp_check_password($bare, $item['password'], $u->ID);
+            if ($ok) {
                 return $plain;
             }
         }
@@ -494,35 +655,36 @@ require_once ABSPATH . 'wp-settings.php';
 """
 
 
-def _copy_wordpress(dest: Path) -> None:
-    """Private copy of Debian's WordPress. Core files are copied as they are
-    (Debian symlinks some bundled JS libraries into /usr/share/javascript,
-    which is fine read-only); wp-content is made a real, writable directory
-    with real copies of the themes, since Debian points it at /var/lib."""
+def _copy_wordpress(src: Path, dest: Path) -> None:
+    """Private, writable copy of Debian's WordPress tree ``src`` with every symlink dereferenced.
+
+    Debian links WordPress's bundled libraries (getid3, PHPMailer, JS) to other packages'
+    files, relatively in an unpacked .deb (``../../../php/getid3``): a copy that kept the
+    links would point at nothing. wp-content is made a real directory with real copies of
+    the themes (Debian points it at /var/lib) and empty plugins/uploads; Debian's
+    wp-config.php (it reads /etc/wordpress) and .htaccess are left out, ours replace them."""
     tmp = dest.with_name(dest.name + ".partial")
     shutil.rmtree(tmp, ignore_errors=True)
-    subprocess.run(["cp", "-a", str(WORDPRESS_SRC), str(tmp)], check=True)
+
+    def skip(folder: str, names: list[str]) -> set[str]:
+        # Links to nothing (.htaccess -> /etc/wordpress/htaccess on a machine without Debian's
+        # wordpress) are left out here: copytree's own ignore_dangling_symlinks resolves a
+        # relative link against the working directory, not the link's folder, and so would
+        # drop every library link of the unpacked tree.
+        dangling = {n for n in names if os.path.islink(os.path.join(folder, n))
+                    and not os.path.exists(os.path.join(folder, n))}
+        if Path(folder) == src:
+            dangling |= {n for n in names if n in (".htaccess", "wp-config.php", "wp-content")}
+        return dangling
+
+    shutil.copytree(src, tmp, symlinks=False, ignore=skip)
     content = tmp / "wp-content"
-    if content.is_symlink() or content.exists():
-        if content.is_symlink() or content.is_file():
-            content.unlink()
-        else:
-            shutil.rmtree(content)
     content.mkdir()
-    src_content = (WORDPRESS_SRC / "wp-content").resolve()
-    themes = content / "themes"
-    themes.mkdir()
-    for theme_dir in (src_content / "themes", Path("/usr/share/wordpress/wp-content/themes")):
-        if theme_dir.is_dir():
-            for t in theme_dir.iterdir():
-                target = themes / t.name
-                if t.is_dir() and not target.exists():
-                    subprocess.run(["cp", "-aL", str(t), str(target)], check=False)
-    for sub in ("plugins", "mu-plugins", "uploads", "upgrade"):
+    themes_src = (src / "wp-content" / "themes").resolve()
+    if themes_src.is_dir():
+        shutil.copytree(themes_src, content / "themes", symlinks=False, ignore=skip)
+    for sub in ("themes", "plugins", "mu-plugins", "uploads", "upgrade"):
         (content / sub).mkdir(exist_ok=True)
-    (tmp / ".htaccess").unlink(missing_ok=True)
-    (tmp / "wp-config.php").unlink(missing_ok=True)
-    # Debian ships wp-config.php pointing at /etc/wordpress; ours replaces it.
     tmp.rename(dest)
 
 
@@ -566,19 +728,21 @@ def _wait_http(url: str, proc: subprocess.Popen, timeout: float, log: Path) -> N
     raise RuntimeError("WordPress did not answer %s within %.0fs (%s)\n%s" % (url, timeout, last, _tail(log)))
 
 
-def start(root: Path | None = None, port: int | None = None) -> WordPressSite:
-    """Start WordPress (+ its MariaDB) under root and return the site.
+def start(root: Path | None = None, port: int | None = None, version: str = DEFAULT_SERIES) -> WordPressSite:
+    """Start WordPress ``version`` (+ its MariaDB) under root and return the site.
 
     root defaults to a new temp dir. An installed datadir and WordPress copy
-    under root are reused (fast path); otherwise they are created first.
-    port: HTTP port on 127.0.0.1 (a free one if None)."""
-    ensure_installed()
+    under root are reused (fast path) when they are of the same version;
+    otherwise they are created first.
+    port: HTTP port on 127.0.0.1 (a free one if None; another is tried when a
+    concurrent run takes it first)."""
+    src = ensure_installed(version)
     root = Path(root) if root is not None else Path(tempfile.mkdtemp(prefix="wp-syndicate-"))
     root = root.resolve()
     root.mkdir(parents=True, exist_ok=True)
     _stop_stale(root)
-    port = port or _free_port()
-    db_port = _free_port()
+    wanted_port = port
+    timeout = start_timeout()
     dbdir = root / "db"
     datadir = dbdir / "data"
     sock = _socket_path_for(root)
@@ -606,21 +770,22 @@ def start(root: Path | None = None, port: int | None = None) -> WordPressSite:
                 raise RuntimeError("mariadb-install-db failed:\n" + (res.stdout + res.stderr)[-3000:])
         sock.unlink(missing_ok=True)
         db_log = dbdir / "error.log"
+        # The socket only, no TCP port: nothing to collide with the other runs on this machine.
         mariadbd = subprocess.Popen(
             ["mariadbd", "--no-defaults", "--datadir=%s" % datadir, "--socket=%s" % sock,
-             "--pid-file=%s" % (dbdir / "mysqld.pid"), "--port=%d" % db_port, "--bind-address=127.0.0.1",
+             "--pid-file=%s" % (dbdir / "mysqld.pid"), "--skip-networking",
              "--user=root", "--log-error=%s" % db_log, *_MARIADB_TUNING],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             start_new_session=True,
         )
         procs.append(mariadbd)
         (root / "mariadbd.pid").write_text("%d\n" % mariadbd.pid)
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + timeout
         while not _socket_answers(sock):
             if mariadbd.poll() is not None:
                 raise fail("mariadbd exited with %s:\n%s" % (mariadbd.returncode, _tail(db_log)))
             if time.monotonic() > deadline:
-                raise fail("mariadbd did not open %s within 60s:\n%s" % (sock, _tail(db_log)))
+                raise fail("mariadbd did not open %s within %.0fs:\n%s" % (sock, timeout, _tail(db_log)))
             time.sleep(0.05)
         try:
             _mariadb_client(sock, (
@@ -633,9 +798,10 @@ def start(root: Path | None = None, port: int | None = None) -> WordPressSite:
 
         # 2) WordPress files
         docroot = root / "wp"
-        if not (docroot / "wp-settings.php").is_file():
+        if not (docroot / "wp-settings.php").is_file() or _tree_version(docroot) != _tree_version(src):
             shutil.rmtree(docroot, ignore_errors=True)
-            _copy_wordpress(docroot)
+            _copy_wordpress(src, docroot)
+        port = wanted_port or _free_port()
         (docroot / "wp-config.php").write_text(_wp_config(port, sock))
         mu = docroot / "wp-content" / "mu-plugins"
         mu.mkdir(parents=True, exist_ok=True)
@@ -678,34 +844,45 @@ def start(root: Path | None = None, port: int | None = None) -> WordPressSite:
         }
         creds_file.write_text(json.dumps(creds, indent=2) + "\n")
 
-        # 4) PHP built-in server
+        # 4) PHP built-in server. The free port was free when chosen: another run on this
+        # machine may bind it first, then php exits at once and another port is tried.
         php_log = root / "php.log"
         env = dict(os.environ, WP_DOCROOT=str(docroot))
         if _php_supports_workers():
             env["PHP_CLI_SERVER_WORKERS"] = "4"
-        php_cmd = [
-            "php",
-            "-d", "upload_max_filesize=%s" % UPLOAD_LIMIT,
-            "-d", "post_max_size=%s" % UPLOAD_LIMIT,
-            "-d", "memory_limit=512M",
-            "-d", "max_execution_time=300",
-            "-d", "display_errors=0",
-            "-d", "log_errors=1",
-            "-d", "error_log=%s" % (root / "php-error.log"),
-            "-S", "127.0.0.1:%d" % port,
-            "-t", str(docroot),
-            str(root / "router.php"),
-        ]
-        with open(php_log, "wb") as logf:
-            php = subprocess.Popen(php_cmd, env=env, cwd=str(docroot), stdin=subprocess.DEVNULL,
-                                   stdout=logf, stderr=subprocess.STDOUT, start_new_session=True)
-        procs.append(php)
-        (root / "php.pid").write_text("%d\n" % php.pid)
-        url = "http://127.0.0.1:%d" % port
-        try:
-            _wait_http(url + "/wp-json/", php, 60, php_log)
-        except RuntimeError as e:
-            raise fail(str(e))
+        attempts = 1 if wanted_port else 3
+        for attempt in range(attempts):
+            if attempt:
+                port = _free_port()
+                (docroot / "wp-config.php").write_text(_wp_config(port, sock))
+            php_cmd = [
+                "php",
+                "-d", "upload_max_filesize=%s" % UPLOAD_LIMIT,
+                "-d", "post_max_size=%s" % UPLOAD_LIMIT,
+                "-d", "memory_limit=512M",
+                "-d", "max_execution_time=300",
+                "-d", "display_errors=0",
+                "-d", "log_errors=1",
+                "-d", "error_log=%s" % (root / "php-error.log"),
+                "-S", "127.0.0.1:%d" % port,
+                "-t", str(docroot),
+                str(root / "router.php"),
+            ]
+            with open(php_log, "wb") as logf:
+                php = subprocess.Popen(php_cmd, env=env, cwd=str(docroot), stdin=subprocess.DEVNULL,
+                                       stdout=logf, stderr=subprocess.STDOUT, start_new_session=True)
+            procs.append(php)
+            (root / "php.pid").write_text("%d\n" % php.pid)
+            url = "http://127.0.0.1:%d" % port
+            try:
+                _wait_http(url + "/wp-json/", php, timeout, php_log)
+                break
+            except RuntimeError as e:
+                lost_port = php.poll() is not None and "Failed to listen" in _tail(php_log)
+                if lost_port and attempt + 1 < attempts:
+                    procs.remove(php)
+                    continue
+                raise fail(str(e))
 
     except BaseException:
         # Anything unexpected (OSError, KeyboardInterrupt...): leave nothing running.
@@ -720,8 +897,8 @@ def start(root: Path | None = None, port: int | None = None) -> WordPressSite:
         author_username=creds["author_username"],
         author_app_password=creds["author_app_password"],
         root=root,
+        version=creds["wp_version"],
         db_socket=sock,
-        db_port=db_port,
         php_pid=php.pid,
         mariadbd_pid=mariadbd.pid,
         _procs=procs,
@@ -738,8 +915,8 @@ def _site_info(site: WordPressSite) -> dict:
         "author_username": site.author_username,
         "author_app_password": site.author_app_password,
         "root": str(site.root),
+        "version": site.version,
         "db_socket": str(site.db_socket),
-        "db_port": site.db_port,
         "php_pid": site.php_pid,
         "mariadbd_pid": site.mariadbd_pid,
     }
@@ -780,12 +957,21 @@ def main(argv: Optional[list] = None) -> int:
     sp = sub.add_parser("start", help="start (installing on first use); leaves servers running")
     sp.add_argument("--root", type=Path, default=None)
     sp.add_argument("--port", type=int, default=None)
+    sp.add_argument("--version", default=DEFAULT_SERIES, choices=sorted(RELEASES))
     st = sub.add_parser("stop", help="stop the servers started for --root")
     st.add_argument("--root", type=Path, required=True)
+    ins = sub.add_parser("install", help="install/fetch what the versions need (into the cache), start nothing")
+    ins.add_argument("--version", action="append", choices=sorted(RELEASES),
+                     help="repeatable; default: the versions under test ($SYNDICATE_TEST_WORDPRESS)")
     args = ap.parse_args(argv)
     try:
-        if args.cmd == "start":
-            site = start(args.root, args.port)
+        if args.cmd == "install":
+            for version in args.version or versions_under_test():
+                t0 = time.monotonic()
+                tree = ensure_installed(version)
+                print("WordPress %s: %s (%.1fs)" % (_tree_version(tree), tree, time.monotonic() - t0), flush=True)
+        elif args.cmd == "start":
+            site = start(args.root, args.port, args.version)
             info = _site_info(site)
             print(json.dumps(info), flush=True)
             # Let the servers outlive us.
