@@ -660,7 +660,7 @@ class Bench:
                                               "feed": "feed.xml"}])
         self.syn.sync("E-floor-first", floor_cfg, fresh=True, sample_memory=False)
         floor = []
-        for rep in range(reps):
+        for _rep in range(reps):
             r = self.syn.sync("E-floor", floor_cfg, fresh=False, sample_memory=False)
             floor.append(r.wall)
         r = run([VENV_PY, "-X", "importtime", SYNDICATE, "--config", floor_cfg, "sync"], cwd=floor_dir, env=clean_env())
@@ -918,7 +918,7 @@ class Bench:
 
 HEAVY = ("feedparser", "requests", "urllib3", "sqlalchemy", "rich", "pydantic", "pydantic_core", "jinja2",
          "selectolax", "nh3", "slugify", "jwt", "lxml", "charset_normalizer", "idna", "certifi", "markupsafe",
-         "syndicate.config", "syndicate.pipeline", "syndicate.store", "syndicate.fetch", "multiprocessing", "tomllib",
+         "syndicate.config", "syndicate.pipeline", "syndicate.store", "syndicate.sqlite_store", "syndicate.fetch", "multiprocessing", "tomllib",
          "click")
 
 

@@ -1,6 +1,6 @@
 """The ``syndicate`` CLI with ONE bench-side workaround, used only when the real CLI crashes.
 
-``Store.transaction`` shares one connection between threads without a lock: a fetch thread reading a
+``SQLiteStore.transaction`` (then ``Store.transaction``) shared one connection between threads without a lock: a fetch thread reading a
 feed's state (``Store.feed_state``) and the main thread recording another feed (``_record_feed``) can
 join each other's transaction, and when the first finishes it closes the connection under the
 second (``sqlalchemy.exc.ResourceClosedError: This Connection is closed``). With 120 feeds and 8
@@ -21,9 +21,9 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
-from syndicate import store as _store
+from syndicate.sqlite_store import SQLiteStore
 
-_original = _store.Store.transaction
+_original = SQLiteStore.transaction
 _lock = threading.RLock()
 
 
@@ -33,7 +33,7 @@ def _serialised_transaction(self: Any) -> Iterator[Any]:
         yield conn
 
 
-_store.Store.transaction = _serialised_transaction  # type: ignore[method-assign]
+SQLiteStore.transaction = _serialised_transaction  # type: ignore[method-assign]
 
 if __name__ == "__main__":
     from syndicate.cli import main

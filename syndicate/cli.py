@@ -7,13 +7,19 @@ them, so ``syndicate --help`` starts fast.
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, NoReturn, TypeVar
 
 import click
 
 from . import __version__
 from .errors import SyndicateError
+
+if TYPE_CHECKING:
+    from .config import Config
+
+T = TypeVar("T")
 
 
 class Context:
@@ -24,7 +30,7 @@ class Context:
         self.verbosity = verbosity
         self.log_format = log_format
 
-    def config(self) -> Any:
+    def config(self) -> Config:
         from .config import load_config
 
         return load_config(self.config_path)
@@ -37,7 +43,7 @@ def _fail(exc: SyndicateError) -> NoReturn:
     sys.exit(exc.exit_code)
 
 
-def _run(fn: Any) -> Any:
+def _run(fn: Callable[[], T]) -> T:
     """Call a command body, turning our errors into a message and an exit code (no traceback)."""
     try:
         return fn()
@@ -177,55 +183,5 @@ def partners_test(ctx: Context, ids: tuple[str, ...]) -> None:
 
 
 def main() -> None:
-    """Console-script entry point.
-
-    Once a command has finished (its store closed, its files written, its parser processes
-    reaped), the process ends at once: output and log handlers are flushed, and the interpreter's
-    own teardown (freeing every object of some 600 modules, about 0.1 s here) is skipped, as it
-    changes nothing outside the process. An unexpected exception still ends the usual way, and so
-    does a run under a profiler or a coverage tool (they write their reports at exit).
-    """
-    import gc
-
-    # Start-up creates some 400,000 objects that live as long as the process (modules, classes, the
-    # config's and the store's schemas); at the default threshold (700) the collector walks them
-    # about 140 times, a tenth of a no-change sync. A larger first generation finds the same garbage.
-    gc.set_threshold(10_000, 20, 20)
-    try:
-        cli(prog_name="syndicate")  # standalone mode: it always ends by raising SystemExit
-        code: int = 0
-    except SystemExit as exc:
-        code = _exit_status(exc.code)
-    except BrokenPipeError:
-        code = 141
-    _exit_now(code)
-
-
-def _exit_status(code: object) -> int:
-    if code is None:
-        return 0
-    if isinstance(code, int):
-        return code
-    print(code, file=sys.stderr)  # what Python does with sys.exit("message")
-    return 1
-
-
-def _exit_now(code: int) -> NoReturn:
-    import os
-
-    if "logging" in sys.modules:
-        import logging
-
-        logging.shutdown()
-    try:
-        sys.stdout.flush()
-    except BrokenPipeError:
-        # The reader of our output went away (`| head`): stop quietly, as other tools do.
-        code = 141
-    try:
-        sys.stderr.flush()
-    except OSError:
-        pass
-    if sys.gettrace() is not None or sys.getprofile() is not None:
-        sys.exit(code)  # a profiler or coverage tool is watching: it writes its report at exit
-    os._exit(code)
+    """Console-script entry point."""
+    cli(prog_name="syndicate")

@@ -19,16 +19,20 @@ from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
 from urllib.parse import urlsplit
 
-from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator,
-                      model_validator)
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from . import redact
 from .errors import ConfigError
-
-DEFAULT_EMBED_HOSTS = ("www.youtube.com", "youtube.com", "www.youtube-nocookie.com", "player.vimeo.com")
-DEFAULT_STRIP_PARAMS = (
-    "utm_*", "fbclid", "gclid", "dclid", "msclkid", "mc_cid", "mc_eid", "_hsenc", "_hsmi", "igshid", "yclid",
-)
+from .models import DEFAULT_EMBED_HOSTS, DEFAULT_STRIP_PARAMS  # noqa: F401 (re-exported: config's defaults)
 
 #: Every partner kind: its id → the module that implements it (a ``Config`` model and a ``Publisher``).
 #: Adding a CMS kind is one new module under ``publishers/`` and one line here.
@@ -247,7 +251,9 @@ class SourceConfig(Model):
     @field_validator("license")
     @classmethod
     def _known_license(cls, value: str) -> str:
-        from .licenses import parse_license  # a light module; imported here to keep config's imports small
+        from .licenses import (
+            parse_license,  # a light module; imported here to keep config's imports small
+        )
 
         if value in ("permission", "feed"):
             return value
@@ -486,7 +492,7 @@ def parse_config(data: dict[str, Any], path: Path) -> Config:
         problems += _errors(exc)
 
     source_ids = set(sources_raw) if isinstance(sources_raw, dict) else set()
-    for table, checks in (("grants", ("source", "partner")), ("overrides", ("source", "partner"))):
+    for table, _checks in (("grants", ("source", "partner")), ("overrides", ("source", "partner"))):
         items = raw.get(table, [])
         for i, item in enumerate(items if isinstance(items, list) else []):
             if not isinstance(item, dict):

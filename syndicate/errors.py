@@ -33,6 +33,12 @@ class NotFound(SyndicateError):
     exit_code = 2
 
 
+class StoreError(SyndicateError):
+    """The state store failed mid-run (a full disk, a lost file): the run stops with one line (exit 1)."""
+
+    exit_code = 1
+
+
 class StoreUnavailable(SyndicateError):
     """The state store's server went away or cannot be reached mid-run: the remaining work fails (exit 1)."""
 

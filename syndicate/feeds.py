@@ -34,6 +34,7 @@ from .models import Entry, Image, RewriteRules
 from .redact import shorten
 from .urls import SiteIdentity, clean_url, web_url
 
+
 @dataclass(frozen=True)
 class ParseBudget:
     """How long one feed may take to parse before its worker is killed: ``base + size × rate``."""
@@ -102,7 +103,7 @@ def _declared_license(obj: Any) -> str | None:
             return lic.spdx
     for value in candidates:
         if value:
-            return value.strip()  # declared but not one we know: kept, and it permits nothing
+            return str(value).strip()  # declared but not one we know: kept, and it permits nothing
     return None
 
 
@@ -158,7 +159,10 @@ def _author(item: Any, feed: Any, fallback: str | None) -> str | None:
 
 def normalise(item: Any, feed: Any, ctx: SourceContext, channel_license: str | None) -> Entry:
     """One feedparser item as an Entry (content cleaned, URLs absolute, dates UTC)."""
-    from .rewrite import clean, text_to_html  # the parse workers need it; the parent process need not load it
+    from .rewrite import (  # the parse workers need it; the parent process need not load it
+        clean,
+        text_to_html,
+    )
 
     page_base = ctx.feed_url or ctx.site_url
     # The entry's URL is an http(s) URL as a browser reads it, serialised, or None: a link such as
@@ -334,10 +338,10 @@ def parse_bytes(data: bytes, ctx: SourceContext) -> ParsedFeed:
     try:
         parsed = feedparser.parse(io.BytesIO(data), response_headers=headers, sanitize_html=False,
                                   resolve_relative_uris=False)
-    except (ValueError, LookupError, UnicodeError) as exc:
+    except (ValueError, LookupError, UnicodeError) as error:
         # feedparser's own encoding detection raises on a mangled declaration (encoding="\x80tf-8"):
         # the feed's fault, so a parse error of that feed like any other, never an escape.
-        raise ParseError(shorten(f"could not parse: {type(exc).__name__}: {exc}", 200)) from None
+        raise ParseError(shorten(f"could not parse: {type(error).__name__}: {error}", 200)) from None
     feed = parsed.get("feed", {})
     problem = None
     exc = parsed.get("bozo_exception")

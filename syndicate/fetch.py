@@ -24,8 +24,8 @@ tokens. Exceptions from urllib3 (whose messages contain full URLs) are re-raised
 ``from None``, so tracebacks do not carry them either.
 
 The transport is urllib3 itself, not requests: we already replace its connection classes, follow
-redirects by hand and stream the body ourselves, so requests would add only a Session per fetch —
-about 1 ms of CPU per request and 30 ms of import, which a sync that gets 304s for every feed feels.
+redirects by hand and stream the body ourselves, so requests would add only a Session per fetch and
+its import, which a sync that gets 304s for every feed feels (bench/RESULTS.md, "Why the code is so").
 """
 
 from __future__ import annotations
@@ -618,11 +618,11 @@ class _PinnedPool:
         super()._put_conn(conn)  # type: ignore[misc]
 
 
-class _PinnedHTTPConnectionPool(_PinnedPool, urllib3.connectionpool.HTTPConnectionPool):
+class _PinnedHTTPConnectionPool(_PinnedPool, urllib3.connectionpool.HTTPConnectionPool):  # type: ignore[misc]
     ConnectionCls = _PinnedHTTPConnection
 
 
-class _PinnedHTTPSConnectionPool(_PinnedPool, urllib3.connectionpool.HTTPSConnectionPool):
+class _PinnedHTTPSConnectionPool(_PinnedPool, urllib3.connectionpool.HTTPSConnectionPool):  # type: ignore[misc]
     ConnectionCls = _PinnedHTTPSConnection
 
 
@@ -639,8 +639,8 @@ class _PinnedPoolManager(urllib3.PoolManager):
 
     def _new_pool(self, scheme: str, host: str, port: int,
                   request_context: dict[str, Any] | None = None) -> urllib3.HTTPConnectionPool:
-        # The CA bundle is loaded when the first HTTPS pool is made (about 80 ms): a run that only
-        # reads http:// feeds never pays for it.
+        # The CA bundle is loaded when the first HTTPS pool is made (it is slow to load): a run that
+        # only reads http:// feeds never pays for it.
         if scheme == "https":
             request_context = dict(self.connection_pool_kw if request_context is None else request_context)
             request_context["ssl_context"] = _tls_context()
@@ -654,7 +654,7 @@ _TLS_CONTEXT: ssl.SSLContext | None = None
 def _tls_context() -> ssl.SSLContext:
     """One verifying TLS context per process, trusting certifi's CA bundle (as requests does).
 
-    Loading the bundle takes about 80 ms here, so it is done once, when the first HTTPS pool is
+    Loading the bundle is slow (bench/RESULTS.md), so it is done once, when the first HTTPS pool is
     made, not once per connection; the context is only read afterwards, which is safe across threads.
     """
     global _TLS_CONTEXT

@@ -8,6 +8,12 @@ import json
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
+#: ``[rewrite]``'s defaults: the hosts whose embeds are kept, the tracking parameters dropped from URLs.
+DEFAULT_EMBED_HOSTS = ("www.youtube.com", "youtube.com", "www.youtube-nocookie.com", "player.vimeo.com")
+DEFAULT_STRIP_PARAMS = (
+    "utm_*", "fbclid", "gclid", "dclid", "msclkid", "mc_cid", "mc_eid", "_hsenc", "_hsmi", "igshid", "yclid",
+)
+
 #: Every action ``check`` can report for an entry × partner.
 ACTIONS = ("create", "update", "unchanged", "skip", "wait", "held", "withdraw", "withdrawn")
 
@@ -43,11 +49,10 @@ def sha256(*parts: Any) -> str:
 
 @dataclass(frozen=True)
 class RewriteRules:
-    """The partner-independent rules of ``[rewrite]`` (defaults as in ``config``)."""
+    """The partner-independent rules of ``[rewrite]`` (the same defaults as the config's)."""
 
-    embed_hosts: tuple[str, ...] = ("www.youtube.com", "youtube.com", "www.youtube-nocookie.com", "player.vimeo.com")
-    strip_params: tuple[str, ...] = ("utm_*", "fbclid", "gclid", "dclid", "msclkid", "mc_cid", "mc_eid", "_hsenc",
-                                     "_hsmi", "igshid", "yclid")
+    embed_hosts: tuple[str, ...] = DEFAULT_EMBED_HOSTS
+    strip_params: tuple[str, ...] = DEFAULT_STRIP_PARAMS
 
 
 @dataclass(frozen=True)

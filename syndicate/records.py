@@ -1,15 +1,13 @@
 """The rows of the state store as plain objects: the delivery ledger's rows and each feed's state.
 
-Kept apart from ``store`` so that the pipeline can be loaded (and start fetching) before the store
-and SQLAlchemy are.
+These dataclasses are the one declaration of the ledger's and the feeds' fields: a store builds its
+tables from them (``sqlite_store`` does), so a field is added here and nowhere else; ``KEYS`` names
+each row's key.
 """
 
 from __future__ import annotations
 
-import contextlib
-import sqlite3
-from dataclasses import dataclass, fields
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
 #: Delivery states.
@@ -29,15 +27,15 @@ class Delivery:
     source: str
     guid: str
     state: str = PENDING
-    intent: str | None = None
+    intent: str | None = None              # create | update | withdraw, while a remote write is in flight
     slug: str | None = None
     remote_id: str | None = None
     remote_url: str | None = None
     remote_status: str | None = None
-    remote_version: str | None = None
-    remote_hash: str | None = None
-    pushed_hash: str | None = None
-    render_key: str | None = None
+    remote_version: str | None = None      # modified_gmt / updated_at at our last write or read
+    remote_hash: str | None = None         # hash of the remote's pushed fields as read back after our write
+    pushed_hash: str | None = None         # Article.content_hash of what we pushed
+    render_key: str | None = None          # fingerprint of every input of the rendered article
     entry_url: str | None = None
     title: str | None = None
     permission: str | None = None
@@ -79,26 +77,10 @@ class FeedState:
     failures: int = 0
     warning: str | None = None
     license: str | None = None
-    bad_version: bool = False
-    body_hash: str | None = None
-    parse_key: str | None = None
+    bad_version: bool = False              # the validators are of a broken version
+    body_hash: str | None = None           # the last body read (and its Content-Type): not parsed again
+    parse_key: str | None = None           # what that body was parsed with (source settings, our version)
 
 
-def peek_feed_states(database: Path) -> dict[str, FeedState] | None:
-    """The feeds' stored states, read from a SQLite store with the standard library's driver, before
-    SQLAlchemy is loaded; None when they cannot be read so (the store, once open, says why).
-
-    Only a hint for downloads started early (see prefetch.py): what is used is what the store says."""
-    try:
-        with contextlib.closing(sqlite3.connect(database, timeout=10)) as db:
-            db.row_factory = sqlite3.Row
-            rows = db.execute("SELECT * FROM feeds").fetchall()
-    except sqlite3.Error:
-        return None
-    names = {f.name for f in fields(FeedState)}
-    states = {}
-    for row in rows:
-        values = {key: row[key] for key in row.keys() if key in names}
-        values["bad_version"] = bool(values.get("bad_version"))
-        states[row["source"]] = FeedState(**values)
-    return states
+#: The key fields of each row kind.
+KEYS: dict[type, tuple[str, ...]] = {Delivery: ("partner", "source", "guid"), FeedState: ("source",)}

@@ -19,6 +19,7 @@ import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
+
 import nh3
 from selectolax.lexbor import LexborHTMLParser
 
@@ -70,7 +71,7 @@ def _parse(html: str) -> LexborHTMLParser:
 
 def _body_html(tree: LexborHTMLParser) -> str:
     body = tree.body
-    return body.inner_html if body is not None else ""
+    return (body.inner_html or "") if body is not None else ""
 
 
 _SRCSET_DESCRIPTOR = re.compile(r"\d+w|\d+h|\d+(?:\.\d+)?x", re.I)
@@ -127,7 +128,7 @@ def clean(html: str, base: str | None, rules: RewriteRules = RewriteRules(),
     embeds: dict[str, str] = {}
     nonce = secrets.token_hex(8)  # a feed cannot forge a placeholder it cannot guess
     for node in tree.css("iframe"):
-        markup = _embed(node.attrs.get("src"), base, node.attrs, rules.embed_hosts)
+        markup = _embed(node.attrs.get("src"), base, dict(node.attrs.items()), rules.embed_hosts)
         if markup is None:
             node.decompose()
             continue

@@ -1,423 +1,207 @@
-"""The state store: feed validators, entries, series numbers and the delivery ledger.
+"""What a state store must do, whatever keeps it (SQLite today; PostgreSQL next), and the dry-run store.
 
-SQLAlchemy Core over SQLite by default (WAL, a busy timeout, ``synchronous=FULL`` so a delivery's
-intent survives a power cut before its remote write is sent); nothing here is SQLite-specific but
-the pragmas, so PostgreSQL can follow without a rewrite.
+The stages talk to a ``Store`` only: feed state, entries, series numbers, the delivery ledger, media,
+small facts about past runs, transactions, the run's lock and the schema's migrations. A store
+kind is one class that keeps these promises; ``open_store`` picks it by the URL.
 
-The lock that keeps two ``sync``s apart is an ``flock`` on a file beside the database: the kernel
-releases it when its holder dies, ``kill -9`` included, so a stale lock never blocks.
+A dry run (``sync --dry-run``, ``check``, ``preview``, ``status``) uses a ``ReadOnlyStore``: it reads
+through to the real store, opened without writing (not even a migration), and drops every write.
+So the stages never ask whether this is a dry run before they record something.
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import json
-import threading
-import time
-from collections.abc import Iterable, Iterator
-from dataclasses import fields
-from pathlib import Path
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator
+from typing import Protocol
 
-from sqlalchemy import (Boolean, Column, Integer, MetaData, String, Table, Text, create_engine, event,
-                        select, text)
-from sqlalchemy.engine import Connection, Engine
-
-from .errors import ConfigError
-from .locking import StoreLock, lock_path_for, sqlite_file
-from .models import Entry, from_iso, iso
-from .records import (FAILED, HELD, INTENT, OK, PENDING, WITHDRAWN, Delivery,  # noqa: F401 (re-exported)
-                      FeedState)
-
-SCHEMA_VERSION = 2
-
-# What each schema version adds to the one before it, applied in order to an older store.
-_MIGRATIONS: dict[int, tuple[str, ...]] = {
-    2: ("ALTER TABLE feeds ADD COLUMN body_hash TEXT", "ALTER TABLE feeds ADD COLUMN parse_key TEXT"),
-}
-
-metadata = MetaData()
-
-meta = Table("meta", metadata, Column("key", String, primary_key=True), Column("value", Text))
-
-feeds = Table(
-    "feeds", metadata,
-    Column("source", String, primary_key=True),
-    Column("url", Text),
-    Column("etag", Text),
-    Column("last_modified", Text),
-    Column("fetched_at", Text),
-    Column("ok_at", Text),
-    Column("last_error", Text),
-    Column("failures", Integer, nullable=False, default=0),
-    Column("warning", Text),
-    Column("license", Text),
-    Column("bad_version", Boolean, nullable=False, default=False),  # the validators are of a broken version
-    Column("body_hash", Text),  # the last body read (and its Content-Type): an unchanged one is not parsed again
-    Column("parse_key", Text),  # what that body was parsed with (source settings, syndicate's version)
-)
-
-entries = Table(
-    "entries", metadata,
-    Column("source", String, primary_key=True),
-    Column("guid", String, primary_key=True),
-    Column("url", Text),
-    Column("content_hash", String),
-    Column("data", Text, nullable=False),
-    Column("first_seen", Text, nullable=False),
-    Column("last_seen", Text, nullable=False),
-    Column("current", Boolean, nullable=False, default=True),
-    Column("position", Integer, nullable=False, default=0),
-)
-
-series_parts = Table(
-    "series_parts", metadata,
-    Column("source", String, primary_key=True),
-    Column("series", String, primary_key=True),
-    Column("guid", String, primary_key=True),
-    Column("number", Integer, nullable=False),
-)
-
-deliveries = Table(
-    "deliveries", metadata,
-    Column("partner", String, primary_key=True),
-    Column("source", String, primary_key=True),
-    Column("guid", String, primary_key=True),
-    Column("state", String, nullable=False),
-    Column("intent", String),              # create | update | withdraw, while a remote write is in flight
-    Column("slug", String),
-    Column("remote_id", String),
-    Column("remote_url", Text),
-    Column("remote_status", String),
-    Column("remote_version", String),      # modified_gmt / updated_at at our last write or read
-    Column("remote_hash", String),         # hash of the remote's pushed fields as read back after our write
-    Column("pushed_hash", String),         # Article.content_hash of what we pushed
-    Column("render_key", String),          # fingerprint of every input of the rendered article
-    Column("entry_url", Text),
-    Column("title", Text),
-    Column("permission", Text),
-    Column("created_at", Text),
-    Column("pushed_at", Text),
-    Column("attempts", Integer, nullable=False, default=0),
-    Column("last_error", Text),
-    Column("failing_since", Text),
-    Column("note", Text),
-    Column("updated_at", Text),
-)
-
-media = Table(
-    "media", metadata,
-    Column("partner", String, primary_key=True),
-    Column("source_url", Text, primary_key=True),
-    Column("remote_id", String),
-    Column("remote_url", Text),
-    Column("created_at", Text),
-)
-
-_FEED_FIELDS = tuple(f.name for f in fields(FeedState))
-_DELIVERY_FIELDS = tuple(f.name for f in fields(Delivery))
+from .models import Entry
+from .records import FAILED, HELD, INTENT, OK, PENDING, WITHDRAWN, Delivery, FeedState  # noqa: F401 (re-exported)
 
 
-def _now() -> str:
-    return iso(dt.datetime.now(dt.timezone.utc)) or ""
+class Store(Protocol):
+    """The ledger and feed state of one deployment.
 
+    Every method is one transaction of its own unless called inside ``transaction()``, whose
+    writes commit together or not at all. A write that returns is durable (it survives a crash or a
+    power cut), except ``put(durable=False)``.
 
-class Store:
-    """The ledger and feed state behind one clear interface."""
+    Migrations: a writer creates or migrates the schema under its lock (``lock``), once; a store
+    opened for reading only never migrates (an older schema is read as it is) and refuses a newer one
+    (ConfigError naming ``state.url``). Failures of the store itself are StoreError (one line, exit 1).
 
-    def __init__(self, url: str, *, create: bool = True) -> None:
-        self.url = url
-        self.lock_path: Path | None = None
-        path = sqlite_file(url)
-        if path is not None:
-            if create:
-                path.parent.mkdir(parents=True, exist_ok=True)
-            self.lock_path = lock_path_for(path)
-        try:
-            self.engine: Engine = create_engine(url, future=True)
-        except Exception as exc:
-            raise ConfigError(f"state.url: cannot open the state store: {exc}") from None
-        if self.engine.dialect.name == "sqlite":
-            event.listen(self.engine, "connect", _sqlite_pragmas)
-        self._upserts: dict[str, Any] = {}
-        self._local = threading.local()  # one transaction per thread (fetch threads read feed state)
-        self._pending: list[dict[str, Any]] = []  # ledger rows put with durable=False, not yet written
-        self._pending_lock = threading.Lock()
-        self._lock: StoreLock | None = None
-        if create:
-            self._migrate()
-
-    # --- plumbing -----------------------------------------------------------------------------
-
-    def _migrate(self) -> None:
-        with self.engine.begin() as conn:
-            metadata.create_all(conn)
-            row = conn.execute(select(meta.c.value).where(meta.c.key == "schema_version")).first()
-            if row is None:
-                conn.execute(meta.insert().values(key="schema_version", value=str(SCHEMA_VERSION)))
-            elif int(row[0]) > SCHEMA_VERSION:
-                raise ConfigError(
-                    f"state.url: the store was written by a newer syndicate (schema {row[0]} > {SCHEMA_VERSION})")
-            elif int(row[0]) < SCHEMA_VERSION:
-                for version in range(int(row[0]) + 1, SCHEMA_VERSION + 1):
-                    for statement in _MIGRATIONS.get(version, ()):
-                        conn.execute(text(statement))
-                conn.execute(meta.update().where(meta.c.key == "schema_version").values(value=str(SCHEMA_VERSION)))
-
-    @contextlib.contextmanager
-    def transaction(self) -> Iterator[Connection]:
-        """One transaction; nested calls join the outer one."""
-        current = getattr(self._local, "conn", None)
-        if current is not None:
-            yield current
-            return
-        with self._pending_lock:
-            pending, self._pending = self._pending, []
-        try:
-            with self.engine.begin() as conn:
-                self._local.conn = conn
-                try:
-                    if pending:
-                        conn.execute(self._upsert(deliveries), pending)
-                    yield conn
-                finally:
-                    self._local.conn = None
-        except BaseException:
-            with self._pending_lock:  # not written after all: the next transaction writes them
-                self._pending[:0] = pending
-            raise
-
-    def close(self) -> None:
-        """Write what waits to be written; release the lock and the connections."""
-        if self._pending:
-            with self.transaction():
-                pass
-        self.unlock()
-        self.engine.dispose()
-
-    # --- the sync lock ------------------------------------------------------------------------
+    Intents: ``deliver`` puts a row with ``state = intent`` (and ``intent`` = create, update or
+    withdraw) before a remote write, and relies on it being on disk when ``put`` returns; the write's
+    outcome replaces it. ``unsettled`` and ``deliveries`` must show such rows to the next run, which
+    reconciles them before it sends anything again."""
 
     def lock(self, wait: bool = False) -> None:
-        """Take the store's exclusive lock, or raise LockedError (exit 75) when another run holds it."""
-        if self.lock_path is None:
-            raise ConfigError("state.url: no lock file location for this store")
-        self._lock = StoreLock.acquire(self.lock_path, wait=wait)
+        """Take the exclusive lock that keeps two writing runs (``sync``, ``withdraw``) apart, then
+        create or migrate the schema under it. LockedError (exit 75) at once when another run holds
+        it, unless ``wait``. The lock must be the store's own (the same database reached by any
+        spelling of its URL is the same lock) and must die with its holder (kill -9 included)."""
 
-    def unlock(self) -> None:
-        """Release the lock if held."""
-        if self._lock is not None:
-            self._lock.release()
-            self._lock = None
+    def close(self) -> None:
+        """Write what waits to be written, release the lock and the connections."""
 
-    # --- feeds --------------------------------------------------------------------------------
+    def transaction(self) -> contextlib.AbstractContextManager[object]:
+        """One transaction; nested calls join the outer one."""
 
+    # feeds and entries
     def feed_states(self) -> dict[str, FeedState]:
         """Every source's feed state."""
-        with self.transaction() as conn:
-            return {r["source"]: FeedState(**r) for r in conn.execute(select(feeds)).mappings()}
 
     def save_feeds(self, states: Iterable[FeedState]) -> None:
-        """Insert or replace the states of several feeds, in one statement."""
-        rows = [{name: getattr(state, name) for name in _FEED_FIELDS} for state in states]
-        if rows:
-            with self.transaction() as conn:
-                conn.execute(self._upsert(feeds), rows)
-
-    # --- entries ------------------------------------------------------------------------------
+        """Insert or replace the states of several feeds."""
 
     def save_entries(self, source: str, items: list[Entry]) -> dict[str, str]:
-        """Store the entries of a successful read of ``source``'s feed; they become its current entries.
-
-        Returns the previous content hash of each entry that was known (guid → hash)."""
-        now = _now()
-        previous: dict[str, str] = {}
-        with self.transaction() as conn:
-            known = {r.guid: r for r in conn.execute(
-                select(entries.c.guid, entries.c.content_hash, entries.c.first_seen).where(entries.c.source == source))}
-            conn.execute(entries.update().where(entries.c.source == source).values(current=False))
-            seen: set[str] = set()
-            rows = []
-            for position, entry in enumerate(items):
-                if entry.guid in seen:  # a feed that repeats a guid: the first one stands
-                    continue
-                seen.add(entry.guid)
-                old = known.get(entry.guid)
-                if old is not None:
-                    previous[entry.guid] = old.content_hash
-                rows.append({"source": source, "guid": entry.guid, "url": entry.url,
-                             "content_hash": entry.content_hash,
-                             "data": json.dumps(entry.to_json(), ensure_ascii=False),
-                             "first_seen": old.first_seen if old is not None else now,
-                             "last_seen": now, "current": True, "position": position})
-            if rows:
-                conn.execute(self._upsert(entries), rows)
-        return previous
+        """Store a successful read of ``source``'s feed (its current entries; the first of a repeated
+        guid stands); returns guid → previous content hash of the entries already known."""
 
     def current_entries(self, sources: list[str] | None = None) -> list[tuple[Entry, dt.datetime]]:
-        """The entries last read from each feed (a 304 or a failed fetch leaves them standing), with first-seen."""
-        query = select(entries.c.data, entries.c.first_seen).where(entries.c.current.is_(True))
-        if sources is not None:
-            query = query.where(entries.c.source.in_(sources))
-        query = query.order_by(entries.c.source, entries.c.position)
-        with self.transaction() as conn:
-            rows = conn.execute(query).all()
-        return [(Entry.from_json(json.loads(r.data)), from_iso(r.first_seen)) for r in rows]  # type: ignore[misc]
+        """The entries last read from each feed, in feed order, with when each was first seen."""
 
     def all_entries(self, source: str | None = None, *, current: bool | None = None) -> list[Entry]:
         """Every entry ever seen (``current``: only those in, or only those no longer in, their feed)."""
-        query = select(entries.c.data)
-        if source is not None:
-            query = query.where(entries.c.source == source)
-        if current is not None:
-            query = query.where(entries.c.current.is_(current))
-        with self.transaction() as conn:
-            return [Entry.from_json(json.loads(r.data)) for r in conn.execute(query)]
 
-    # --- series -------------------------------------------------------------------------------
-
+    # series
     def series_numbers(self, source: str, series: str) -> dict[str, int]:
         """guid → part number for one series."""
-        with self.transaction() as conn:
-            rows = conn.execute(select(series_parts.c.guid, series_parts.c.number).where(
-                series_parts.c.source == source, series_parts.c.series == series))
-            return {r.guid: r.number for r in rows}
 
     def add_series_parts(self, source: str, series: str, numbered: dict[str, int]) -> None:
-        """Record the numbers of newly seen parts (a part keeps the number it got when first seen)."""
-        if not numbered:
-            return
-        with self.transaction() as conn:
-            conn.execute(series_parts.insert(), [
-                {"source": source, "series": series, "guid": g, "number": n} for g, n in numbered.items()])
+        """Record the numbers of newly seen parts (a part keeps its number for ever)."""
 
-    # --- deliveries ---------------------------------------------------------------------------
-
+    # the ledger
     def deliveries(self, partners: list[str] | None = None) -> list[Delivery]:
-        """Every ledger row (optionally for some partners)."""
-        query = select(deliveries)
-        if partners is not None:
-            query = query.where(deliveries.c.partner.in_(partners))
-        query = query.order_by(deliveries.c.partner, deliveries.c.created_at, deliveries.c.guid)
-        names = [c.name for c in deliveries.columns]
-        with self.transaction() as conn:
-            return [Delivery(**dict(zip(names, r))) for r in conn.execute(query)]
-
-    def unsettled(self, partner: str) -> int:
-        """How many of a partner's deliveries are not settled (anything but ok or withdrawn, or a write in flight)."""
-        from sqlalchemy import func, or_
-
-        with self.transaction() as conn:
-            return int(conn.execute(select(func.count()).select_from(deliveries).where(
-                deliveries.c.partner == partner,
-                or_(deliveries.c.state.not_in([OK, WITHDRAWN]), deliveries.c.intent.is_not(None)))).scalar_one())
-
-    def ledger_version(self, partner: str) -> str:
-        """Changes whenever a partner's ledger changes (rows, states, the last write)."""
-        from sqlalchemy import case, func
-
-        with self.transaction() as conn:
-            row = conn.execute(select(func.count(), func.sum(case((deliveries.c.state == WITHDRAWN, 1), else_=0)),
-                                      func.max(deliveries.c.updated_at)).where(deliveries.c.partner == partner)).one()
-        return f"{row[0]}:{row[1] or 0}:{row[2] or ''}"
+        """Every ledger row (optionally of some partners), in the order they were created."""
 
     def delivery(self, partner: str, source: str, guid: str) -> Delivery | None:
         """One ledger row, or None."""
-        with self.transaction() as conn:
-            row = conn.execute(select(deliveries).where(
-                deliveries.c.partner == partner, deliveries.c.source == source, deliveries.c.guid == guid,
-            )).mappings().first()
-        return Delivery(**row) if row else None
 
     def put(self, delivery: Delivery, *, durable: bool = True) -> None:
-        """Insert or replace a ledger row (committed at once unless inside ``transaction``).
+        """Insert or replace a ledger row (its intent, or its outcome). ``durable=False``: the row may
+        wait for the store's next transaction of any kind (reads see it at once); for an outcome whose
+        loss in a crash costs only a reconciliation."""
 
-        ``durable=False``: the row may wait for this store's next transaction, of any kind (``close``
-        makes one), and is written first in it; reads always see it. For an outcome whose loss in a
-        crash costs only a reconciliation: the write's intent is on disk, so the next run looks for
-        the copy before it sends anything. It saves a commit (an fsync) per delivery."""
-        delivery.updated_at = _now()
-        if delivery.created_at is None:
-            delivery.created_at = delivery.updated_at
-        row = {name: getattr(delivery, name) for name in _DELIVERY_FIELDS}
-        if not durable and getattr(self._local, "conn", None) is None:
-            with self._pending_lock:
-                self._pending.append(row)
-            return
-        with self.transaction() as conn:
-            conn.execute(self._upsert(deliveries), [row])
+    def unsettled(self, partner: str) -> int:
+        """How many of a partner's deliveries are not settled (not ok/withdrawn, or a write in flight)."""
 
-    def _upsert(self, table: Table) -> Any:
-        """One statement that inserts a row or replaces the row with the same key (built once per table).
+    def ledger_version(self, partner: str) -> str:
+        """A value that changes whenever a partner's ledger changes."""
 
-        SQLite and PostgreSQL both say ``INSERT … ON CONFLICT DO UPDATE``; anything else would need a
-        read-then-write, which this store does not support yet."""
-        if table.name not in self._upserts:
-            dialect = self.engine.dialect.name
-            if dialect == "sqlite":
-                from sqlalchemy.dialects.sqlite import insert
-            elif dialect == "postgresql":
-                from sqlalchemy.dialects.postgresql import insert  # type: ignore[assignment]
-            else:
-                raise ConfigError(f"state.url: {dialect} is not supported (use SQLite or PostgreSQL)")
-            stmt = insert(table)
-            keys = [c.name for c in table.primary_key.columns]
-            self._upserts[table.name] = stmt.on_conflict_do_update(
-                index_elements=keys, set_={c.name: stmt.excluded[c.name] for c in table.columns if c.name not in keys})
-        return self._upserts[table.name]
-
-    # --- small facts about past runs ------------------------------------------------------------
-
-    def get_meta(self, key: str) -> str | None:
-        """A value remembered between runs."""
-        with self.transaction() as conn:
-            row = conn.execute(select(meta.c.value).where(meta.c.key == key)).first()
-        return row[0] if row else None
-
-    def put_meta(self, key: str, value: str) -> None:
-        """Remember a value between runs."""
-        with self.transaction() as conn:
-            conn.execute(self._upsert(meta), [{"key": key, "value": value}])
-
-    # --- media --------------------------------------------------------------------------------
-
+    # media
     def media(self, partner: str, source_url: str) -> tuple[str, str] | None:
         """(remote id, remote URL) of an image already uploaded to this partner."""
-        with self.transaction() as conn:
-            row = conn.execute(select(media.c.remote_id, media.c.remote_url).where(
-                media.c.partner == partner, media.c.source_url == source_url)).first()
-        return (row[0], row[1]) if row else None
 
     def put_media(self, partner: str, source_url: str, remote_id: str, remote_url: str) -> None:
-        """Remember an uploaded image so later updates reuse it."""
-        with self.transaction() as conn:
-            conn.execute(media.delete().where(media.c.partner == partner, media.c.source_url == source_url))
-            conn.execute(media.insert().values(partner=partner, source_url=source_url, remote_id=remote_id,
-                                               remote_url=remote_url, created_at=_now()))
+        """Remember an uploaded image."""
 
     def forget_media(self, partner: str, source_url: str) -> None:
         """Forget an uploaded image (it is gone from the partner)."""
-        with self.transaction() as conn:
-            conn.execute(media.delete().where(media.c.partner == partner, media.c.source_url == source_url))
+
+    # small facts about past runs
+    def get_meta(self, key: str) -> str | None:
+        """A value remembered between runs."""
+
+    def put_meta(self, key: str, value: str) -> None:
+        """Remember a value between runs."""
 
 
-def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
-    cursor = dbapi_conn.cursor()
-    cursor.execute("PRAGMA busy_timeout = 10000")
-    for _ in range(50):  # WAL needs a moment of exclusivity the first time
-        try:
-            cursor.execute("PRAGMA journal_mode = WAL")
-            break
-        except Exception:
-            time.sleep(0.1)
-    cursor.execute("PRAGMA synchronous = FULL")
-    cursor.execute("PRAGMA foreign_keys = ON")
-    cursor.close()
+class ReadOnlyStore:
+    """Reads through to a store (None: there is none yet) and drops every write: what changes no state.
+
+    The store under it is opened without writing, so an old schema is read as it is, not migrated."""
+
+    def __init__(self, inner: Store | None) -> None:
+        self.inner = inner
+
+    def lock(self, wait: bool = False) -> None:
+        """A run that changes nothing takes no lock."""
+
+    def close(self) -> None:
+        """Close the store under it."""
+        if self.inner is not None:
+            self.inner.close()
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[object]:
+        """Nothing to commit."""
+        yield None
+
+    def feed_states(self) -> dict[str, FeedState]:
+        """The stored states."""
+        return self.inner.feed_states() if self.inner is not None else {}
+
+    def save_feeds(self, states: Iterable[FeedState]) -> None:
+        """Dropped."""
+
+    def save_entries(self, source: str, items: list[Entry]) -> dict[str, str]:
+        """Dropped."""
+        return {}
+
+    def current_entries(self, sources: list[str] | None = None) -> list[tuple[Entry, dt.datetime]]:
+        """The stored current entries."""
+        return self.inner.current_entries(sources) if self.inner is not None else []
+
+    def all_entries(self, source: str | None = None, *, current: bool | None = None) -> list[Entry]:
+        """The stored entries."""
+        return self.inner.all_entries(source, current=current) if self.inner is not None else []
+
+    def series_numbers(self, source: str, series: str) -> dict[str, int]:
+        """The stored numbers."""
+        return self.inner.series_numbers(source, series) if self.inner is not None else {}
+
+    def add_series_parts(self, source: str, series: str, numbered: dict[str, int]) -> None:
+        """Dropped."""
+
+    def deliveries(self, partners: list[str] | None = None) -> list[Delivery]:
+        """The stored rows."""
+        return self.inner.deliveries(partners) if self.inner is not None else []
+
+    def delivery(self, partner: str, source: str, guid: str) -> Delivery | None:
+        """The stored row."""
+        return self.inner.delivery(partner, source, guid) if self.inner is not None else None
+
+    def put(self, delivery: Delivery, *, durable: bool = True) -> None:
+        """Dropped."""
+
+    def unsettled(self, partner: str) -> int:
+        """As stored."""
+        return self.inner.unsettled(partner) if self.inner is not None else 0
+
+    def ledger_version(self, partner: str) -> str:
+        """As stored."""
+        return self.inner.ledger_version(partner) if self.inner is not None else ""
+
+    def media(self, partner: str, source_url: str) -> tuple[str, str] | None:
+        """As stored."""
+        return self.inner.media(partner, source_url) if self.inner is not None else None
+
+    def put_media(self, partner: str, source_url: str, remote_id: str, remote_url: str) -> None:
+        """Dropped."""
+
+    def forget_media(self, partner: str, source_url: str) -> None:
+        """Dropped."""
+
+    def get_meta(self, key: str) -> str | None:
+        """As stored."""
+        return self.inner.get_meta(key) if self.inner is not None else None
+
+    def put_meta(self, key: str, value: str) -> None:
+        """Dropped."""
 
 
-def open_readonly(url: str) -> Store | None:
-    """The store for commands that change nothing (None when it was never created)."""
-    path = sqlite_file(url)
-    if path is not None and not path.exists():
-        return None
-    return Store(url, create=True)
+def open_store(url: str, *, readonly: bool, clock: Callable[[], dt.datetime] | None = None) -> Store:
+    """The store a URL names. ``readonly``: a ``ReadOnlyStore`` over it (over nothing when a SQLite
+    file does not exist yet); else the store itself, to be ``lock``-ed before it is used. ``clock``:
+    the run's (the times the store writes, e.g. when a row was updated)."""
+    from .locking import sqlite_file
+    from .sqlite_store import SQLiteStore
+
+    if readonly:
+        path = sqlite_file(url)
+        if path is not None and not path.exists():
+            return ReadOnlyStore(None)
+        return ReadOnlyStore(SQLiteStore(url, readonly=True))
+    return SQLiteStore(url, clock=clock) if clock is not None else SQLiteStore(url)

@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from syndicate.config import load_config
 from syndicate.errors import ConfigError
@@ -89,7 +90,7 @@ def test_relative_paths_are_relative_to_the_config(tmp_path: Path, monkeypatch: 
 
 def test_config_objects_are_frozen(tmp_path: Path) -> None:
     config = load_config(write(tmp_path, BASE))
-    with pytest.raises(Exception):
+    with pytest.raises(ValidationError):
         config.sources["blog"].name = "other"  # type: ignore[misc]
 
 

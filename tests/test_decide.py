@@ -11,8 +11,8 @@ import pytest
 from syndicate.config import parse_config
 from syndicate.decide import Rules
 from syndicate.models import Entry
-from syndicate.pipeline import Pipeline, Planned
-from syndicate.store import HELD, OK, WITHDRAWN, Delivery
+from syndicate.plan import ledger_action
+from syndicate.records import HELD, OK, WITHDRAWN, Delivery
 
 UTC = dt.timezone.utc
 PUBLISHED = dt.datetime(2026, 3, 1, 9, 30, tzinfo=UTC)
@@ -127,13 +127,11 @@ CASES = [
                          [c[1:] for c in CASES], ids=[c[0] for c in CASES])
 def test_decision(extra: dict[str, Any], entry_kw: dict[str, Any], partner: str, now: dt.datetime, action: str,
                   reason: str | None, not_before: dt.datetime | None) -> None:
-    pipeline = Pipeline(config(**extra), None, now=now)
+    rules = Rules(config(**extra))
     e = entry(**entry_kw)
-    planned = pipeline._action(Planned(e, PUBLISHED, pipeline.rules.verdict(e, pipeline.config.partners[partner], now,
-                                                                             PUBLISHED), None),
-                               pipeline.config.partners[partner])
-    assert (planned.action, planned.reason) == (action, reason)
-    assert planned.verdict.not_before == not_before
+    verdict = rules.verdict(e, rules.config.partners[partner], now, PUBLISHED)
+    assert ledger_action(None, verdict, updates="push", overwrite=False) == (action, reason)
+    assert verdict.not_before == not_before
 
 
 def copy(state: str = OK, note: str | None = None) -> Delivery:
@@ -159,21 +157,16 @@ LEDGER_CASES = [
                          ids=[c[0] for c in LEDGER_CASES])
 def test_decision_with_a_copy(extra: dict[str, Any], delivery: Delivery, action: str, reason: str) -> None:
     now = PUBLISHED + dt.timedelta(days=200)
-    pipeline = Pipeline(config(**extra), None, now=now)
-    e = entry()
-    partner = pipeline.config.partners["com"]
-    planned = pipeline._action(Planned(e, PUBLISHED, pipeline.rules.verdict(e, partner, now, PUBLISHED), delivery),
-                               partner)
-    assert (planned.action, planned.reason) == (action, reason)
+    rules = Rules(config(**extra))
+    verdict = rules.verdict(entry(), rules.config.partners["com"], now, PUBLISHED)
+    assert ledger_action(delivery, verdict, updates="push", overwrite=False) == (action, reason)
 
 
 def test_updates_ignore_owns_the_copy() -> None:
     cfg = config(grants=[grant()])
     partner = cfg.partners["com"].model_copy(update={"updates": "ignore"})
-    pipeline = Pipeline(cfg, None, now=PUBLISHED)
-    e = entry()
-    planned = pipeline._action(Planned(e, PUBLISHED, pipeline.rules.verdict(e, partner, PUBLISHED), copy()), partner)
-    assert planned.action == "unchanged"
+    verdict = Rules(cfg).verdict(entry(), partner, PUBLISHED)
+    assert ledger_action(copy(), verdict, updates=partner.updates, overwrite=False) == ("unchanged", None)
 
 
 def test_permission_recorded_is_the_grant_evidence_or_the_licence() -> None:

@@ -23,6 +23,7 @@ The fault proxy the WordPress fault suite uses (tests/integration/fault_proxy.py
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import json
 import logging
 import os
@@ -262,7 +263,8 @@ def test_a_partner_refusing_every_call_is_asked_once_per_run(example: Path, fake
 # failing deliveries: retried every run, given up after give_up_after_hours, delivered once fixed
 
 
-def test_a_failing_delivery_is_retried_then_marked_failed_and_delivered_once_fixed(example: Path) -> None:
+def test_a_failing_delivery_is_retried_then_marked_failed_and_delivered_once_fixed(
+        example: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     example.write_text(example.read_text(encoding="utf-8") + "\n[delivery]\ngive_up_after_hours = 0.0003\n",
                        encoding="utf-8")  # a little over a second
     folder = example.parent / "out" / "enliveningedge"
@@ -283,7 +285,11 @@ def test_a_failing_delivery_is_retried_then_marked_failed_and_delivered_once_fix
     assert [d["action"] for d in decisions] == ["create"] * 3
     assert all(d["reason"].startswith("retrying: ") for d in decisions), decisions
 
-    time.sleep(1.3)
+    # The runs' clock, not the wall's: the next run is two seconds later.
+    from syndicate import pipeline
+
+    later = pipeline._system_clock() + dt.timedelta(seconds=2)
+    monkeypatch.setattr(pipeline, "_system_clock", lambda: later)
     second = invoke(example, "sync")
     assert second.exit_code == 1 and "3 failed" in summary(second, "enliveningedge"), second.output
     ledger = status(example)
@@ -408,7 +414,7 @@ def test_canary_credentials_never_appear_even_at_debug(example: Path, fake_cms: 
 
 
 def hold_lock(example: Path) -> subprocess.Popen[bytes]:
-    code = ("import sys, time; from syndicate.config import load_config; from syndicate.store import Store; "
+    code = ("import sys, time; from syndicate.config import load_config; from syndicate.sqlite_store import SQLiteStore as Store; "
             f"s = Store(load_config({str(example)!r}).state_url); s.lock(); print('locked', flush=True); "
             "time.sleep(120)")
     holder = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE,

@@ -17,8 +17,8 @@ import struct
 import subprocess
 import threading
 import time
-import tracemalloc
 import traceback
+import tracemalloc
 import zlib
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -31,8 +31,8 @@ from syndicate.fetch import (
     BlockedAddress,
     ConnectionFailed,
     EmptyBody,
-    FetchError,
     Fetcher,
+    FetchError,
     HTTPStatusError,
     RedirectError,
     Response,

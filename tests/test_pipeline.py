@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import hashlib
-import inspect
 import json
 import os
 import re
+import sqlite3
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from syndicate import pipeline
+from syndicate.publishers.base import PublisherDefaults, RemoteCopy
 
 from .conftest import CLI, REPO
 from .safety import problems
@@ -33,14 +37,93 @@ def snapshot(folder: Path) -> dict[str, tuple[str, int]]:
     return {p.name: (hashlib.sha256(p.read_bytes()).hexdigest(), p.stat().st_mtime_ns) for p in sorted(folder.iterdir())}
 
 
-def test_stage_order_is_explicit_and_kept() -> None:
+class RecordingStore:
+    """A real SQLite store that notes, in one shared log, every write and whether it was committed."""
+
+    def __init__(self, inner: Any, log: list[tuple[str, ...]]) -> None:
+        self.inner, self.log = inner, log
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def put(self, delivery: Any, *, durable: bool = True) -> None:
+        self.inner.put(delivery, durable=durable)
+        self.log.append(("put", delivery.guid, delivery.state, str(durable)))
+
+    def save_feeds(self, states: Any) -> None:
+        self.inner.save_feeds(states)
+        self.log.append(("record feeds",))
+
+
+class FakeCMS(PublisherDefaults):
+    """A CMS kind that notes each call, and what the state file on disk says at that moment."""
+
+    def __init__(self, config: Any, log: list[tuple[str, ...]], database: Path) -> None:
+        self.config, self.log, self.database = config, log, database
+        self.made: dict[str, RemoteCopy] = {}
+
+    def _on_disk(self, guid: str) -> str:
+        with sqlite3.connect(f"file:{self.database}?mode=ro", uri=True) as db:
+            row = db.execute("SELECT state, intent FROM deliveries WHERE guid = ?", (guid,)).fetchone()
+        return f"{row[0]}/{row[1]}" if row else "no row"
+
+    def prepare_html(self, html: str) -> str:
+        return html
+
+    def refresh(self, remote_ids: list[str]) -> dict[str, RemoteCopy | None]:
+        return {rid: self.made.get(rid) for rid in remote_ids}
+
+    def find(self, article: Any, marker: str) -> RemoteCopy | None:
+        return None
+
+    def create(self, article: Any, marker: str) -> RemoteCopy:
+        self.log.append(("create", article.guid, self._on_disk(article.guid)))
+        copy = RemoteCopy(remote_id=article.slug, url=f"https://cms.example/{article.slug}/", slug=article.slug)
+        self.made[copy.remote_id] = copy
+        return copy
+
+    def update(self, remote_id: str, article: Any, marker: str, expected_hash: str | None,
+               force: bool = False) -> RemoteCopy:
+        self.log.append(("update", article.guid, self._on_disk(article.guid)))
+        return self.made[remote_id]
+
+    def withdraw(self, remote_id: str, delete: bool = False) -> RemoteCopy | None:
+        return None
+
+    def test(self) -> list[Any]:
+        return []
+
+    def close(self) -> None:
+        pass
+
+
+def test_stages_run_in_order_and_each_intent_is_committed_before_its_write(
+        example: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A recording store and a fake CMS: the feeds are recorded before anything is pushed, and every
+    create reaches the CMS only once its intent is on disk (read by another connection)."""
+    from syndicate.config import load_config
+    from syndicate.sqlite_store import SQLiteStore
+
     assert pipeline.STAGES == ("fetch", "parse", "decide", "rewrite", "render", "push", "record")
-    source = inspect.getsource(pipeline.Pipeline.sync)
-    assert source.index("self.fetch()") < source.index("self._sync_partner")
-    plan = inspect.getsource(pipeline.Pipeline._plan)
-    assert plan.index("self._verdict") < plan.index("self._render")
-    execute = inspect.getsource(pipeline.Pipeline._execute)
-    assert execute.index("self.store.put(d)  # durable before any remote write") < execute.index("publisher.create(")
+    config = load_config(example)
+    database = config.state_file
+    assert database is not None
+    events: list[tuple[str, ...]] = []
+    monkeypatch.setattr(pipeline, "make_publisher", lambda partner, context: FakeCMS(partner, events, database))
+    store = SQLiteStore(config.state_url)
+    store.lock()
+    try:
+        report = pipeline.Pipeline(config, RecordingStore(store, events)).sync()  # type: ignore[arg-type]
+    finally:
+        store.close()
+    assert report.exit_code == 0, report
+    creates = [e for e in events if e[0] == "create"]
+    assert len(creates) == 3
+    assert events.index(("record feeds",)) < events.index(creates[0])
+    for _, guid, on_disk in creates:
+        assert on_disk == "intent/create", (guid, events)
+        intent = events.index(("put", guid, "intent", "True"))
+        assert intent < events.index(("create", guid, on_disk)) < events.index(("put", guid, "ok", "False"))
 
 
 def test_founding_example(example: Path, run: CLI, regen_golden: bool) -> None:
@@ -216,7 +299,7 @@ def test_a_partner_edit_is_held_until_overwrite(example: Path, run: CLI) -> None
 
 def test_second_sync_is_refused_while_one_runs(example: Path, run: CLI) -> None:
     from syndicate.config import load_config
-    from syndicate.store import Store
+    from syndicate.sqlite_store import SQLiteStore as Store
 
     store = Store(load_config(example).state_url)
     store.lock()
@@ -232,7 +315,7 @@ def test_second_sync_is_refused_while_one_runs(example: Path, run: CLI) -> None:
 
 def test_the_lock_dies_with_its_holder(example: Path, tmp_path: Path) -> None:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    code = ("import sys, time; from syndicate.config import load_config; from syndicate.store import Store; "
+    code = ("import sys, time; from syndicate.config import load_config; from syndicate.sqlite_store import SQLiteStore as Store; "
             f"s = Store(load_config({str(example)!r}).state_url); s.lock(); print('locked', flush=True); time.sleep(60)")
     holder = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, env=env)
     try:

@@ -15,7 +15,8 @@ from pathlib import Path
 
 from syndicate.config import load_config
 from syndicate.pipeline import Pipeline
-from syndicate.store import SCHEMA_VERSION, Store
+from syndicate.sqlite_store import SCHEMA_VERSION
+from syndicate.sqlite_store import SQLiteStore as Store
 
 from .conftest import REPO
 from .hostile_server import Handler, HostileServer

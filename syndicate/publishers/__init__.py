@@ -3,13 +3,17 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from ..config import PartnerConfig, partner_module
-from .base import Publisher, PublishContext
+from .base import PublishContext, Publisher
+
+
+def publisher_class(kind: str) -> type[Publisher]:
+    """The publisher class of a partner kind."""
+    cls: type[Publisher] = partner_module(kind).Publisher
+    return cls
 
 
 def make_publisher(partner: PartnerConfig, context: PublishContext) -> Publisher:
     """The publisher for a partner, by its kind."""
-    module: Any = partner_module(partner.kind)
-    return module.Publisher(partner, context)  # type: ignore[no-any-return]
+    publisher: Publisher = partner_module(partner.kind).Publisher(partner, context)
+    return publisher

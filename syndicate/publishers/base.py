@@ -134,9 +134,27 @@ class PublishContext:
 
 
 class Publisher(Protocol):
-    """One partner kind. ``marker`` is a stable id of entry × partner that the copy carries."""
+    """One partner kind. ``marker`` is a stable id of entry × partner that the copy carries.
+
+    What the pipeline needs to know about a kind is declared here, so that no code outside
+    ``publishers/`` names one: adding a kind is one module and one line in ``config.PARTNER_KINDS``."""
 
     config: PartnerConfig
+    #: Must each write's intent be committed before it is sent? (A CMS: yes. A folder, whose copies
+    #: carry our marker where ``find`` reads it cheaply: no, one commit per pass.)
+    needs_intent: bool
+    #: Do copies change on the partner between runs (URLs, statuses, deletions), so they are read back?
+    reads_back: bool
+
+    @staticmethod
+    def preload() -> None:
+        """Import what pushing needs (e.g. the HTTP client), while the feeds are being parsed."""
+
+    def predicted_url(self, slug: str) -> str | None:
+        """The URL a copy with this slug will have, when the partner's URLs can be foretold."""
+
+    def where(self) -> str | None:
+        """Where a person can open the copies (a folder), for the run's summary; None for a CMS."""
 
     def prepare_html(self, html: str) -> str:
         """The body as this CMS must receive it (e.g. WordPress: ``[``/``]`` encoded); used by preview too."""
@@ -162,3 +180,28 @@ class Publisher(Protocol):
 
     def close(self) -> None:
         """Release connections."""
+
+
+class PublisherDefaults:
+    """What most kinds (a CMS) answer to the questions of ``Publisher``."""
+
+    needs_intent = True
+    reads_back = True
+
+    @staticmethod
+    def preload() -> None:
+        """Nothing to load early."""
+
+    def predicted_url(self, slug: str) -> str | None:
+        """A CMS tells a copy's URL only once it exists."""
+        return None
+
+    def where(self) -> str | None:
+        """A CMS's copies are opened on the CMS."""
+        return None
+
+
+def slug_family(slug: str, size: int) -> list[str]:
+    """The first ``size`` members of a slug's family, as a CMS names a taken slug's namesakes:
+    ``slug``, ``slug-2``, ``slug-3`` …"""
+    return [slug] + [f"{slug}-{n}" for n in range(2, size + 1)]

@@ -15,11 +15,21 @@ import hashlib
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from ..config import PartnerConfig, SiteURL
 from ..models import Article
-from .base import Check, PartnerEdited, PublishContext, PublishError, RemoteCopy
+from .base import (
+    Check,
+    PartnerEdited,
+    PublishContext,
+    PublishError,
+    RemoteCopy,
+    slug_family,
+)
+
+if TYPE_CHECKING:
+    from ..render import Renderer
 
 
 class Config(PartnerConfig):
@@ -49,15 +59,18 @@ class Publisher:
 
     #: A crash between writing a copy and recording it is reconciled from the copy's marker: no intent row.
     needs_intent = False
+    #: A folder's URLs never change; edits are caught at update time.
+    reads_back = False
 
     def __init__(self, config: Config, context: PublishContext, folder: Path | None = None) -> None:
         self.config = config
         self.context = context
         self.folder = folder or (context.base_dir / config.path)
-        self._renderer: Any = None
+        self._renderer: Renderer | None = None
+        self._by_marker: dict[str, str] | None = None  # marker → slug of every copy in the folder
 
     @property
-    def renderer(self) -> Any:
+    def renderer(self) -> Renderer:
         """The template environment (a templates/ folder beside the config overrides the packaged page)."""
         if self._renderer is None:
             from ..render import Renderer
@@ -69,9 +82,22 @@ class Publisher:
         """Files receive the body as rendered."""
         return html
 
+    @staticmethod
+    def preload() -> None:
+        """Nothing to load early."""
+
     def url_for(self, slug: str) -> str:
         """The copy's public URL."""
         return f"{self.config.base_url}/{slug}/"
+
+    def predicted_url(self, slug: str) -> str | None:
+        """A folder's URLs are known before the copy exists."""
+        return self.url_for(slug)
+
+    def where(self) -> str | None:
+        """The folder, once it exists."""
+        folder = self.folder.resolve()
+        return f"{folder}/" if folder.is_dir() else None
 
     def _paths(self, slug: str) -> tuple[Path, Path]:
         if "/" in slug or slug.startswith(".") or not slug:
@@ -90,9 +116,10 @@ class Publisher:
 
     def _marker_of(self, slug: str) -> str | None:
         try:
-            return json.loads(self._paths(slug)[1].read_text(encoding="utf-8")).get("marker")
-        except (OSError, ValueError):
+            found = json.loads(self._paths(slug)[1].read_text(encoding="utf-8")).get("marker")
+        except (OSError, ValueError, AttributeError):
             return None
+        return found if isinstance(found, str) else None
 
     def _write(self, article: Article, slug: str, marker: str) -> RemoteCopy:
         html_path, json_path = self._paths(slug)
@@ -105,6 +132,8 @@ class Publisher:
         except OSError as exc:
             raise PublishError(f"{self.config.id}: cannot write {slug}.html into {self.folder}: "
                                f"{exc.strerror or exc}") from None
+        if self._by_marker is not None:
+            self._by_marker[marker] = slug
         return RemoteCopy(remote_id=slug, url=self.url_for(slug), slug=slug, status=article.status,
                           fields_hash=hashlib.sha256(page).hexdigest())
 
@@ -112,25 +141,32 @@ class Publisher:
         """Read the copies back from the folder."""
         return {rid: self._read(rid) for rid in remote_ids}
 
+    def _copies_by_marker(self) -> dict[str, str]:
+        """marker → slug of every copy in the folder, read once per run when first needed (a create or
+        a reconciliation), then kept up to date by our own writes."""
+        if self._by_marker is None:
+            self._by_marker = {}
+            for json_path in sorted(self.folder.glob("*.json")) if self.folder.is_dir() else []:
+                found = self._marker_of(json_path.stem)
+                if found is not None and json_path.with_suffix(".html").exists():
+                    self._by_marker.setdefault(found, json_path.stem)
+        return self._by_marker
+
     def find(self, article: Article, marker: str) -> RemoteCopy | None:
-        """A copy written by an earlier run that crashed before recording it."""
-        for n in range(1, 50):
-            slug = article.slug if n == 1 else f"{article.slug}-{n}"
-            found = self._marker_of(slug)
-            if found is None and not self._paths(slug)[0].exists():
-                return None
-            if found == marker:
-                return self._read(slug)
-        return None
+        """A copy of ours written by an earlier run that crashed before recording it, under any slug:
+        a copy is known by the marker it carries, not by where its slug landed."""
+        slug = self._copies_by_marker().get(marker)
+        return self._read(slug) if slug is not None else None
 
     def create(self, article: Article, marker: str) -> RemoteCopy:
-        """Write a new copy under the first free slug of the article's slug family."""
-        for n in range(1, 1000):
-            slug = article.slug if n == 1 else f"{article.slug}-{n}"
+        """Write a new copy under the first free slug of the article's slug family — or, when a crashed
+        run already wrote this entry's copy (our marker, any slug), rewrite that one: never a second."""
+        existing = self._copies_by_marker().get(marker)
+        if existing is not None:
+            return self._write(article, existing, marker)
+        for slug in slug_family(article.slug, 1000):
             html_path, json_path = self._paths(slug)
             if not html_path.exists() and not json_path.exists():
-                return self._write(article, slug, marker)
-            if self._marker_of(slug) == marker:
                 return self._write(article, slug, marker)
         raise PublishError(f"{self.config.id}: no free slug for {article.slug!r}")
 
@@ -147,6 +183,8 @@ class Publisher:
         for path in self._paths(remote_id):
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
+        if self._by_marker is not None:
+            self._by_marker = {m: s for m, s in self._by_marker.items() if s != remote_id}
         return None
 
     def test(self) -> list[Check]:

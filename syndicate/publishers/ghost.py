@@ -35,10 +35,19 @@ from ..config import PartnerConfig, Secret, SiteURL
 from ..errors import ConfigError
 from ..models import Article, Image, sha256
 from ..redact import redact
-from .base import (Check, ImageError, PartnerDown, PartnerEdited, PublishContext, PublishError, RemoteCopy,
-                   UnknownOutcome, capped_tags)
-from .http import CMSClient
-from .http import preload as preload  # re-exported: the pipeline loads requests early through it
+from .base import (
+    Check,
+    ImageError,
+    PartnerDown,
+    PartnerEdited,
+    PublishContext,
+    PublisherDefaults,
+    PublishError,
+    RemoteCopy,
+    UnknownOutcome,
+    capped_tags,
+)
+from .http import CMSClient, preload
 
 if TYPE_CHECKING:
     import requests  # the CMS client's (loaded with it, when a partner is pushed to)
@@ -198,8 +207,10 @@ def _details_text(details: Any) -> str:
     return str(details)
 
 
-class Publisher:
+class Publisher(PublisherDefaults):
     """Creates, updates, finds and withdraws copies on one Ghost site."""
+
+    preload = staticmethod(preload)  # requests, while the feeds are being parsed
 
     def __init__(self, config: Config, context: PublishContext) -> None:
         self.config = config
@@ -315,7 +326,7 @@ class Publisher:
         try:
             for start in range(0, len(ids), BATCH):
                 chunk = ids[start:start + BATCH]
-                found = {p["id"]: self._copy(p) for p in self._browse(f"id:[{','.join(chunk)}]")}
+                found: dict[str, RemoteCopy | None] = {p["id"]: self._copy(p) for p in self._browse(f"id:[{','.join(chunk)}]")}
                 for rid in chunk:
                     if rid not in found:
                         post = self._read(rid)

@@ -46,7 +46,8 @@ def retry_after_seconds(value: str | None, now: float | None = None) -> float | 
 
 
 def preload() -> None:
-    """Load requests now (about 0.15 s of imports), e.g. while the feeds are being parsed elsewhere."""
+    """Load requests now (its imports are a noticeable part of a short run), e.g. while the feeds are
+    being parsed elsewhere."""
     import requests  # noqa: F401
 
 
@@ -79,7 +80,7 @@ class CMSClient:
         self._sleep(seconds)
 
     def _backoff(self, attempt: int) -> float:
-        return min(BACKOFF_CAP, BACKOFF_BASE * 2 ** attempt) * (0.5 + random.random() / 2)
+        return float(min(BACKOFF_CAP, BACKOFF_BASE * 2 ** attempt) * (0.5 + random.random() / 2))
 
     def request(self, method: str, path: str, *, expect: tuple[int, ...] = (200, 201),
                 describe: Callable[[requests.Response], str] | None = None, **kwargs: Any) -> requests.Response:

@@ -35,10 +35,20 @@ from .. import redact, urls
 from ..config import PartnerConfig, Secret, site_url
 from ..errors import ConfigError
 from ..models import Article, Image, sha256
-from .base import (Check, ImageError, PartnerDown, PartnerEdited, PublishContext, PublishError, RemoteCopy,
-                   UnknownOutcome, capped_tags)
-from .http import CMSClient
-from .http import preload as preload  # re-exported: the pipeline loads requests early through it
+from .base import (
+    Check,
+    ImageError,
+    PartnerDown,
+    PartnerEdited,
+    PublishContext,
+    PublisherDefaults,
+    PublishError,
+    RemoteCopy,
+    UnknownOutcome,
+    capped_tags,
+    slug_family,
+)
+from .http import CMSClient, preload
 
 if TYPE_CHECKING:
     import requests  # the CMS client's (loaded with it, when a partner is pushed to)
@@ -171,19 +181,19 @@ def wordpress_embeds(html_text: str) -> str:
                 paragraph.inner_html = f'<a href="{html.escape(url.href, quote=True)}">{shown}</a>'
                 changed = True
     for iframe in body.css("iframe"):
-        url = oembed_url(iframe.attrs.get("src") or "")
-        if url is None:
+        embed = oembed_url(iframe.attrs.get("src") or "")
+        if embed is None:
             continue
         parent = iframe.parent
         if parent is not None and parent.tag == "p" and len(parent.css("*")) == 2 and not parent.text(deep=True).strip():
-            parent.inner_html = html.escape(url)  # <p>URL</p>: WordPress embeds the player
+            parent.inner_html = html.escape(embed)  # <p>URL</p>: WordPress embeds the player
         elif parent is not None and parent.tag == "body":
-            iframe.replace_with(LexborHTMLParser(f"<body><p>{html.escape(url)}</p>").body.css_first("p"))
+            iframe.replace_with(LexborHTMLParser(f"<body><p>{html.escape(embed)}</p>").body.css_first("p"))  # type: ignore[union-attr,arg-type]
         else:  # inside other text: a link, so the video stays one click away
-            link = html.escape(url, quote=True)
-            iframe.replace_with(LexborHTMLParser(f'<body><a href="{link}">{link}</a>').body.css_first("a"))
+            link = html.escape(embed, quote=True)
+            iframe.replace_with(LexborHTMLParser(f'<body><a href="{link}">{link}</a>').body.css_first("a"))  # type: ignore[union-attr,arg-type]
         changed = True
-    return body.inner_html if changed else html_text
+    return (body.inner_html or "") if changed else html_text
 
 
 # WordPress's own view of where tags are (``get_html_split_regex`` in wp-includes/formatting.php,
@@ -268,7 +278,8 @@ def fields_hash(post: dict[str, Any]) -> str | None:
     title, content, excerpt = _raw(post, "title"), _raw(post, "content"), _raw(post, "excerpt")
     if title is None or content is None or excerpt is None:
         return None
-    tags = post.get("tags") if isinstance(post.get("tags"), list) else []
+    tags = post.get("tags")
+    tags = tags if isinstance(tags, list) else []
     return sha256(title, content, excerpt, _as_int(post.get("featured_media")), sorted(_as_int(t) for t in tags))
 
 
@@ -322,9 +333,10 @@ def _error_of(response: requests.Response) -> tuple[str | None, str, dict[str, A
         return None, "", {}
     if not isinstance(body, dict):
         return None, "", {}
-    code = body.get("code") if isinstance(body.get("code"), str) else None
-    message = body.get("message") if isinstance(body.get("message"), str) else ""
-    data = body.get("data") if isinstance(body.get("data"), dict) else {}
+    code, message, data = body.get("code"), body.get("message"), body.get("data")
+    code = code if isinstance(code, str) else None
+    message = message if isinstance(message, str) else ""
+    data = data if isinstance(data, dict) else {}
     # The server's words are untrusted text: one line, bounded, no markup; masked before any of that
     # (a proxy may echo our credentials back, and a cut or a collapsed space would hide them from the mask).
     message = redact.shorten(re.sub(r"<[^>]*>", "", " ".join(redact.redact(message).split())), MESSAGE_LIMIT)
@@ -365,18 +377,14 @@ _FORBIDDEN = {
 # the publisher
 
 
-class Publisher:
-    """Copies as WordPress posts, through the REST API."""
+class WordPressAPI:
+    """HTTP and auth: one partner's REST API through ``CMSClient``, its error answers in plain words."""
 
     def __init__(self, config: Config, context: PublishContext) -> None:
         self.config = config
-        self.context = context
         self.name = config.id or config.name
         self.client = CMSClient(self.name, config.url + "/wp-json/wp/v2", context, self._auth_headers)
         self._authorization: str | None = None
-        self._terms: dict[tuple[str, str], int] = {}
-
-    # --- HTTP -----------------------------------------------------------------------------------
 
     def _auth_headers(self) -> dict[str, str]:
         """Basic auth with the Application Password, read from its secret on first use only."""
@@ -387,7 +395,7 @@ class Publisher:
             self._authorization = "Basic " + token
         return {"Authorization": self._authorization}
 
-    def _explain(self, response: requests.Response, doing: str, what: str) -> str:
+    def explain(self, response: requests.Response, doing: str, what: str) -> str:
         """An error answer in plain words (``CMSClient`` adds the partner's name and masks secrets)."""
         status = response.status_code
         code, message, data = _error_of(response)
@@ -403,7 +411,7 @@ class Publisher:
             return f"WordPress user {user!r} may not {doing} (HTTP 403 {code or 'forbidden'})" + (
                 f": {message}" if message else "")
         if status == 404 and (code == "rest_no_route" or code is None):
-            return self._no_api()
+            return self.no_api()
         if status == 413:
             return f"the partner refused to {doing}: too large (HTTP 413)"
         if status == 400:
@@ -419,27 +427,27 @@ class Publisher:
             return f"WordPress refused to {doing}: {message or 'HTTP 400'}{extra} [{code or 'HTTP 400'}]"
         return f"HTTP {status} while trying to {doing}" + (f": {message} [{code}]" if message else "")
 
-    def _no_api(self) -> str:
+    def no_api(self) -> str:
         return f"no WordPress REST API at {self.config.url}/wp-json/ — check the partner's url"
 
-    def _call(self, method: str, path: str, doing: str, what: str = "post", *,
+    def call(self, method: str, path: str, doing: str, what: str = "post", *,
               expect: tuple[int, ...] = (200, 201), **kwargs: Any) -> requests.Response:
         """One request through ``CMSClient``; a missing REST API stops the partner for this run."""
         response = self.client.request(method, path, expect=expect + (404,),
-                                       describe=lambda r: self._explain(r, doing, what), **kwargs)
+                                       describe=lambda r: self.explain(r, doing, what), **kwargs)
         if response.status_code == 404 and 404 not in expect:
             code, _, _ = _error_of(response)
             if code == "rest_no_route" or code is None:
-                raise PartnerDown(f"{self.name}: {self._no_api()}")
-            raise self._error(response, doing, what)
+                raise PartnerDown(f"{self.name}: {self.no_api()}")
+            raise self.error(response, doing, what)
         return response
 
-    def _error(self, response: requests.Response, doing: str, what: str = "post") -> PublishError:
-        error = PublishError(redact.redact(f"{self.name}: {self._explain(response, doing, what)}"))
+    def error(self, response: requests.Response, doing: str, what: str = "post") -> PublishError:
+        error = PublishError(redact.redact(f"{self.name}: {self.explain(response, doing, what)}"))
         error.transient = response.status_code >= 500 or response.status_code == 429
         return error
 
-    def _json(self, response: requests.Response, doing: str) -> Any:
+    def json(self, response: requests.Response, doing: str) -> Any:
         try:
             return response.json()
         except ValueError:
@@ -447,36 +455,36 @@ class Publisher:
                                f"{response.status_code}): is there a WordPress REST API at "
                                f"{self.config.url}/wp-json/?") from None
 
-    def _is_gone(self, response: requests.Response) -> bool:
+    def is_gone(self, response: requests.Response) -> bool:
         """Is this 404/410 about one post or media item (gone), or is there no REST API at all (PartnerDown)?"""
         if response.status_code not in (404, 410):
             return False
         code, _, _ = _error_of(response)
         if code in ("rest_no_route", None):
-            raise PartnerDown(f"{self.name}: {self._no_api()}")
+            raise PartnerDown(f"{self.name}: {self.no_api()}")
         return True
 
-    def _get_post(self, remote_id: str) -> dict[str, Any] | None:
+    def get_post(self, remote_id: str) -> dict[str, Any] | None:
         """The post with its raw fields; None when it is gone (deleted, or in the trash)."""
         if not remote_id.isdigit():
             raise PublishError(f"{self.name}: {remote_id!r} is not a WordPress post id")
-        response = self._call("GET", f"/posts/{remote_id}", "read the post", expect=(200, 404, 410),
+        response = self.call("GET", f"/posts/{remote_id}", "read the post", expect=(200, 404, 410),
                               params={"context": "edit"})
-        if self._is_gone(response):
+        if self.is_gone(response):
             return None
-        post = self._json(response, "read the post")
+        post = self.json(response, "read the post")
         if not isinstance(post, dict) or not isinstance(post.get("id"), int):
             raise PublishError(f"{self.name}: WordPress answered for post {remote_id} without the post")
         return None if post.get("status") == "trash" else post
 
-    def _list(self, params: dict[str, Any], doing: str) -> list[dict[str, Any]]:
+    def list_posts(self, params: dict[str, Any], doing: str) -> list[dict[str, Any]]:
         """Every page of ``GET /posts`` with these parameters."""
         posts: list[dict[str, Any]] = []
         page = 1
         while True:
-            response = self._call("GET", "/posts", doing,
+            response = self.call("GET", "/posts", doing,
                                   params={**params, "per_page": PER_PAGE, "page": page})
-            batch = self._json(response, doing)
+            batch = self.json(response, doing)
             if not isinstance(batch, list):
                 raise PublishError(f"{self.name}: WordPress answered a list of posts with something else")
             posts += [p for p in batch if isinstance(p, dict)]
@@ -491,6 +499,137 @@ class Publisher:
 
     # --- what we send ----------------------------------------------------------------------------
 
+
+class WordPressTerms:
+    """Tags and categories: names → ids, found or created once per run."""
+
+    def __init__(self, api: WordPressAPI) -> None:
+        self.api = api
+        self._ids: dict[tuple[str, str], int] = {}
+
+    def ids(self, taxonomy: str, names: Iterable[str], what: str) -> list[int]:
+        ids: list[int] = []
+        for name in names:
+            name = " ".join(name.split())
+            if not name:
+                continue
+            key = (taxonomy, name.casefold())
+            if key not in self._ids:
+                self._ids[key] = self._make(taxonomy, name, what)
+            if self._ids[key] not in ids:
+                ids.append(self._ids[key])
+        return ids
+
+    def find(self, taxonomy: str, name: str, what: str) -> int | None:
+        """The id of the tag/category with this name (WordPress keeps names HTML-escaped), or None."""
+        doing = f"look up the {what} {name!r}"
+        response = self.api.call("GET", f"/{taxonomy}", doing,
+                              params={"search": name, "per_page": PER_PAGE, "hide_empty": "false"})
+        terms = self.api.json(response, doing)
+        for term in terms if isinstance(terms, list) else []:
+            if (isinstance(term, dict) and isinstance(term.get("id"), int)
+                    and html.unescape(str(term.get("name", ""))).casefold() == name.casefold()):
+                return int(term["id"])
+        return None
+
+    def _make(self, taxonomy: str, name: str, what: str) -> int:
+        """The id of the tag/category with this name, created if missing."""
+        found = self.find(taxonomy, name, what)
+        if found is not None:
+            return found
+        doing = f"create the {what} {name!r}"
+        try:
+            response = self.api.call("POST", f"/{taxonomy}", doing, what, expect=(200, 201, 400), json={"name": name})
+        except UnknownOutcome as exc:  # nothing was published; the next run finds the term or makes it
+            raise PublishError(str(exc)) from None
+        body = self.api.json(response, doing)
+        if response.status_code == 400:
+            code, _, data = _error_of(response)
+            if code == "term_exists" and isinstance(data.get("term_id"), int):
+                return int(data["term_id"])
+            raise self.api.error(response, doing, what)
+        if not isinstance(body, dict) or not isinstance(body.get("id"), int):
+            raise PublishError(f"{self.api.name}: WordPress did not answer with the new {what}'s id ({doing})")
+        return int(body["id"])
+
+
+class WordPressMedia:
+    """Featured images: an upload made earlier (the store's media cache) reused, else a new upload."""
+
+    def __init__(self, api: WordPressAPI, context: PublishContext) -> None:
+        self.api, self.context = api, context
+
+    def featured(self, image: Image | None) -> int:
+        """The media id of the article's featured image: the upload made earlier, else a new upload."""
+        if image is None:
+            return 0
+        alt, caption = image.alt or "", caption_html(image)
+        cached = self.context.media.get(image.url)
+        if cached is not None and cached[0].isdigit():
+            media = self._get(cached[0])
+            if media is not None:
+                self._align(media, alt, caption)
+                return int(media["id"])
+        if cached is not None:
+            self.context.media.forget(image.url)
+        return self.upload(image, alt, caption)
+
+    def _get(self, media_id: str) -> dict[str, Any] | None:
+        response = self.api.call("GET", f"/media/{media_id}", "read the featured image", "media",
+                              expect=(200, 404, 410), params={"context": "edit"})
+        if self.api.is_gone(response):
+            return None
+        media = self.api.json(response, "read the featured image")
+        if not isinstance(media, dict) or media.get("status") == "trash" or not isinstance(media.get("id"), int):
+            return None
+        return media
+
+    def _align(self, media: dict[str, Any], alt: str, caption: str) -> None:
+        """An uploaded image reused: give it today's alt text and caption (e.g. a corrected credit)."""
+        changes: dict[str, str] = {}
+        if not _same_html(str(media.get("alt_text") or ""), alt):
+            changes["alt_text"] = alt
+        if not _same_html(_raw(media, "caption") or "", caption):
+            changes["caption"] = caption
+        if changes:
+            try:
+                self.api.call("POST", f"/media/{media['id']}", "update the featured image's caption", "media",
+                           json=changes)
+            except UnknownOutcome as exc:
+                raise ImageError(str(exc)) from None
+
+    def upload(self, image: Image, alt: str, caption: str) -> int:
+        fetched = self.context.fetch_image(image.url)  # ImageError: the delivery fails with the reason
+        doing = "upload the featured image"
+        try:
+            response = self.api.call("POST", "/media", doing, "media", expect=(201,),
+                                  files={"file": (fetched.filename, fetched.data, fetched.content_type)},
+                                  data={"alt_text": alt, "caption": caption})
+        except UnknownOutcome as exc:
+            raise ImageError(f"{exc}: the upload of the featured image got no answer; it is tried again on "
+                             "the next run (an unused copy may be left in the media library)") from None
+        media = self.api.json(response, doing)
+        if not isinstance(media, dict) or not isinstance(media.get("id"), int):
+            raise ImageError(f"{self.api.name}: WordPress did not answer the upload with a media id")
+        self.context.media.put(image.url, str(media["id"]), str(media.get("source_url") or ""))
+        return int(media["id"])
+
+    # --- what we read back ------------------------------------------------------------------------
+
+
+class Publisher(PublisherDefaults):
+    """Copies as WordPress posts, through the REST API."""
+
+    preload = staticmethod(preload)  # requests, while the feeds are being parsed
+
+    def __init__(self, config: Config, context: PublishContext) -> None:
+        self.config = config
+        self.context = context
+        self.name = config.id or config.name
+        self.api = WordPressAPI(config, context)
+        self.terms = WordPressTerms(self.api)
+        self.media = WordPressMedia(self.api, context)
+
     def prepare_html(self, html_text: str) -> str:
         """The body as WordPress must receive it: embeds as WordPress makes them, ``[``/``]`` encoded."""
         return wordpress_body(html_text)
@@ -502,120 +641,18 @@ class Publisher:
             "title": html.escape(article.title, quote=False),  # plain text: WordPress takes HTML here
             "content": body + "\n" + marker_comment(marker),
             "excerpt": encode_brackets(html.escape(article.excerpt, quote=False)),
-            "tags": self._term_ids("tags", capped_tags(article)[0], "tag"),
+            "tags": self.terms.ids("tags", capped_tags(article)[0], "tag"),
         }
         if self.config.categories:
-            ours = self._term_ids("categories", self.config.categories, "category")
+            ours = self.terms.ids("categories", self.config.categories, "category")
             kept = [int(c) for c in (current or {}).get("categories") or []]
             fields["categories"] = list(dict.fromkeys(kept + ours))  # never drop the partner's own
-        media = self._featured_media(article.featured_image)
+        media = self.media.featured(article.featured_image)
         if media or current is not None:
             fields["featured_media"] = media
         if self.config.canonical_meta_key and article.canonical_url:
             fields["meta"] = {self.config.canonical_meta_key: article.canonical_url}
         return fields
-
-    def _term_ids(self, taxonomy: str, names: Iterable[str], what: str) -> list[int]:
-        ids: list[int] = []
-        for name in names:
-            name = " ".join(name.split())
-            if not name:
-                continue
-            key = (taxonomy, name.casefold())
-            if key not in self._terms:
-                self._terms[key] = self._term_id(taxonomy, name, what)
-            if self._terms[key] not in ids:
-                ids.append(self._terms[key])
-        return ids
-
-    def _find_term(self, taxonomy: str, name: str, what: str) -> int | None:
-        """The id of the tag/category with this name (WordPress keeps names HTML-escaped), or None."""
-        doing = f"look up the {what} {name!r}"
-        response = self._call("GET", f"/{taxonomy}", doing,
-                              params={"search": name, "per_page": PER_PAGE, "hide_empty": "false"})
-        terms = self._json(response, doing)
-        for term in terms if isinstance(terms, list) else []:
-            if (isinstance(term, dict) and isinstance(term.get("id"), int)
-                    and html.unescape(str(term.get("name", ""))).casefold() == name.casefold()):
-                return int(term["id"])
-        return None
-
-    def _term_id(self, taxonomy: str, name: str, what: str) -> int:
-        """The id of the tag/category with this name, created if missing."""
-        found = self._find_term(taxonomy, name, what)
-        if found is not None:
-            return found
-        doing = f"create the {what} {name!r}"
-        try:
-            response = self._call("POST", f"/{taxonomy}", doing, what, expect=(200, 201, 400), json={"name": name})
-        except UnknownOutcome as exc:  # nothing was published; the next run finds the term or makes it
-            raise PublishError(str(exc)) from None
-        body = self._json(response, doing)
-        if response.status_code == 400:
-            code, _, data = _error_of(response)
-            if code == "term_exists" and isinstance(data.get("term_id"), int):
-                return int(data["term_id"])
-            raise self._error(response, doing, what)
-        if not isinstance(body, dict) or not isinstance(body.get("id"), int):
-            raise PublishError(f"{self.name}: WordPress did not answer with the new {what}'s id ({doing})")
-        return int(body["id"])
-
-    def _featured_media(self, image: Image | None) -> int:
-        """The media id of the article's featured image: the upload made earlier, else a new upload."""
-        if image is None:
-            return 0
-        alt, caption = image.alt or "", caption_html(image)
-        cached = self.context.media.get(image.url)
-        if cached is not None and cached[0].isdigit():
-            media = self._get_media(cached[0])
-            if media is not None:
-                self._align_media(media, alt, caption)
-                return int(media["id"])
-        if cached is not None:
-            self.context.media.forget(image.url)
-        return self._upload(image, alt, caption)
-
-    def _get_media(self, media_id: str) -> dict[str, Any] | None:
-        response = self._call("GET", f"/media/{media_id}", "read the featured image", "media",
-                              expect=(200, 404, 410), params={"context": "edit"})
-        if self._is_gone(response):
-            return None
-        media = self._json(response, "read the featured image")
-        if not isinstance(media, dict) or media.get("status") == "trash" or not isinstance(media.get("id"), int):
-            return None
-        return media
-
-    def _align_media(self, media: dict[str, Any], alt: str, caption: str) -> None:
-        """An uploaded image reused: give it today's alt text and caption (e.g. a corrected credit)."""
-        changes: dict[str, str] = {}
-        if not _same_html(str(media.get("alt_text") or ""), alt):
-            changes["alt_text"] = alt
-        if not _same_html(_raw(media, "caption") or "", caption):
-            changes["caption"] = caption
-        if changes:
-            try:
-                self._call("POST", f"/media/{media['id']}", "update the featured image's caption", "media",
-                           json=changes)
-            except UnknownOutcome as exc:
-                raise ImageError(str(exc)) from None
-
-    def _upload(self, image: Image, alt: str, caption: str) -> int:
-        fetched = self.context.fetch_image(image.url)  # ImageError: the delivery fails with the reason
-        doing = "upload the featured image"
-        try:
-            response = self._call("POST", "/media", doing, "media", expect=(201,),
-                                  files={"file": (fetched.filename, fetched.data, fetched.content_type)},
-                                  data={"alt_text": alt, "caption": caption})
-        except UnknownOutcome as exc:
-            raise ImageError(f"{exc}: the upload of the featured image got no answer; it is tried again on "
-                             "the next run (an unused copy may be left in the media library)") from None
-        media = self._json(response, doing)
-        if not isinstance(media, dict) or not isinstance(media.get("id"), int):
-            raise ImageError(f"{self.name}: WordPress did not answer the upload with a media id")
-        self.context.media.put(image.url, str(media["id"]), str(media.get("source_url") or ""))
-        return int(media["id"])
-
-    # --- what we read back ------------------------------------------------------------------------
 
     def _copy(self, post: dict[str, Any], warnings: Iterable[str] = ()) -> RemoteCopy:
         return RemoteCopy(remote_id=str(post["id"]), url=post.get("link"), slug=post.get("slug"),
@@ -638,7 +675,7 @@ class Publisher:
         warnings = [w for w in [capped_tags(article)[1]] if w]
         if fields_hash(post) is None:  # a write's answer is in context=edit; read it back if not
             try:
-                post = self._get_post(str(post["id"])) or post
+                post = self.api.get_post(str(post["id"])) or post
             except PublishError:
                 pass  # never lose the id of a copy that exists: it is read again on the next run
         wanted = int(fields.get("featured_media") or 0)
@@ -658,8 +695,8 @@ class Publisher:
         """WordPress ignored our featured_media (the media item vanished meanwhile): upload it again, once."""
         self.context.media.forget(image.url)
         try:
-            media_id = self._upload(image, image.alt or "", caption_html(image))
-            response = self._call("POST", f"/posts/{post['id']}", "set the featured image",
+            media_id = self.media.upload(image, image.alt or "", caption_html(image))
+            response = self.api.call("POST", f"/posts/{post['id']}", "set the featured image",
                                   json={"featured_media": media_id})
             fixed = self._written(response, "set the featured image", 200)
         except PublishError as exc:
@@ -674,14 +711,14 @@ class Publisher:
         """Create the post (image and terms first); UnknownOutcome when WordPress's answer was lost."""
         fields = self._fields(article, marker)
         fields.update(slug=article.slug, status=article.status)
-        response = self._call("POST", "/posts", "create the post", json=fields)
+        response = self.api.call("POST", "/posts", "create the post", json=fields)
         post = self._written(response, "create the post", 201)
         return self._checked(post, article, fields)
 
     def update(self, remote_id: str, article: Article, marker: str, expected_hash: str | None,
                force: bool = False) -> RemoteCopy:
         """Push our version, unless the partner edited a field we push since our last push (then held)."""
-        current = self._get_post(remote_id)
+        current = self.api.get_post(remote_id)
         if current is None:
             error = PublishError(f"{self.name}: post {remote_id} is gone from WordPress (deleted or in the trash)")
             error.transient = False
@@ -691,7 +728,7 @@ class Publisher:
                                 "since our last push")
         # Status and slug stay the partner's: an editor may have published our draft or renamed it.
         fields = self._fields(article, marker, current=current)
-        response = self._call("POST", f"/posts/{remote_id}", "update the post", json=fields)
+        response = self.api.call("POST", f"/posts/{remote_id}", "update the post", json=fields)
         post = self._written(response, "update the post", 200)
         return self._checked(post, article, fields)
 
@@ -702,7 +739,7 @@ class Publisher:
         try:
             for start in range(0, len(ids), PER_PAGE):
                 chunk = ids[start:start + PER_PAGE]
-                for post in self._list({"include": ",".join(chunk), "status": LIVE_STATUSES, "context": "edit",
+                for post in self.api.list_posts({"include": ",".join(chunk), "status": LIVE_STATUSES, "context": "edit",
                                         "orderby": "include"}, "read our posts"):
                     found[str(post.get("id"))] = self._copy(post)
             # Missing from the list: gone, or only hidden from context=edit (e.g. given to another
@@ -718,47 +755,47 @@ class Publisher:
 
     def _confirm(self, remote_id: str, found: dict[str, RemoteCopy | None]) -> None:
         """Is a copy missing from the list really gone? Left out of ``found`` when that cannot be told."""
-        response = self._call("GET", f"/posts/{remote_id}", "read the post", expect=(200, 403, 404, 410),
+        response = self.api.call("GET", f"/posts/{remote_id}", "read the post", expect=(200, 403, 404, 410),
                               params={"context": "edit"})
-        if self._is_gone(response):
+        if self.api.is_gone(response):
             found[remote_id] = None
             return
         if response.status_code == 200:
-            post = self._json(response, "read the post")
+            post = self.api.json(response, "read the post")
             if isinstance(post, dict):
                 found[remote_id] = None if post.get("status") == "trash" else self._copy(post)
             return
         # It exists, but this user may no longer edit it: report what anyone may see of it.
-        response = self._call("GET", f"/posts/{remote_id}", "read the post", expect=(200, 401, 403, 404, 410))
-        post = self._json(response, "read the post") if response.status_code == 200 else None
+        response = self.api.call("GET", f"/posts/{remote_id}", "read the post", expect=(200, 401, 403, 404, 410))
+        post = self.api.json(response, "read the post") if response.status_code == 200 else None
         if isinstance(post, dict) and isinstance(post.get("id"), int):
             found[remote_id] = RemoteCopy(remote_id=remote_id, url=post.get("link"), slug=post.get("slug"),
                                           status=post.get("status"), version=post.get("modified_gmt"))
 
     def find(self, article: Article, marker: str) -> RemoteCopy | None:
         """Our copy after a lost answer: by slug family and by marker, across all statuses; ours only."""
-        family = [article.slug] + [f"{article.slug}-{n}" for n in range(2, SLUG_FAMILY + 1)]
+        family = slug_family(article.slug, SLUG_FAMILY)
         base = {"status": LIVE_STATUSES, "context": "edit"}
-        candidates = self._list({**base, "slug": ",".join(family)}, "look for our copy")
-        candidates += self._list({**base, "search": marker}, "look for our copy")
+        candidates = self.api.list_posts({**base, "slug": ",".join(family)}, "look for our copy")
+        candidates += self.api.list_posts({**base, "search": marker}, "look for our copy")
         ours = sorted({int(p["id"]): p for p in candidates
                        if isinstance(p.get("id"), int) and carries_marker(p, marker)}.items())
         return self._copy(ours[0][1]) if ours else None  # the oldest, should there ever be two
 
     def withdraw(self, remote_id: str, delete: bool = False) -> RemoteCopy | None:
         """Make the copy a draft (``delete``: move it to the trash); None when it is already gone."""
-        current = self._get_post(remote_id)
+        current = self.api.get_post(remote_id)
         if current is None:
             return None
         if delete:
-            response = self._call("DELETE", f"/posts/{remote_id}", "trash the post", expect=(200, 410))
+            response = self.api.call("DELETE", f"/posts/{remote_id}", "trash the post", expect=(200, 410))
             if response.status_code == 410:
                 return None
-            post = self._json(response, "trash the post")
+            post = self.api.json(response, "trash the post")
             return self._copy(post) if isinstance(post, dict) and "id" in post else None
         if current.get("status") == "draft":
             return self._copy(current)
-        response = self._call("POST", f"/posts/{remote_id}", "withdraw the post", json={"status": "draft"})
+        response = self.api.call("POST", f"/posts/{remote_id}", "withdraw the post", json={"status": "draft"})
         return self._copy(self._written(response, "withdraw the post", 200))
 
     def test(self) -> list[Check]:
@@ -769,8 +806,8 @@ class Publisher:
             checks.append(Check(True, "https", f"{self.config.url} is plain http: the application password "
                                 "travels unencrypted (use https)", warning=True))
         try:
-            response = self._call("GET", "/users/me", "read the user's profile", params={"context": "edit"})
-            me = self._json(response, "read the user's profile")
+            response = self.api.call("GET", "/users/me", "read the user's profile", params={"context": "edit"})
+            me = self.api.json(response, "read the user's profile")
         except (PublishError, ConfigError) as exc:
             text = str(exc)
             what = "reachable" if "cannot reach" in text else "REST API" if "REST API" in text else "credentials"
@@ -808,7 +845,7 @@ class Publisher:
 
     def _categories_check(self, caps: set[str]) -> Check:
         missing = [name for name in self.config.categories
-                   if self._find_term("categories", name, "category") is None]
+                   if self.terms.find("categories", name, "category") is None]
         if not missing:
             return Check(True, "categories", "exist: " + ", ".join(self.config.categories))
         if "manage_categories" in caps:
@@ -820,7 +857,7 @@ class Publisher:
     def _version_check(self) -> Check:
         """The WordPress version the site discloses: its feed's generator (the REST index has none)."""
         try:
-            response = self.client.request("GET", self.config.url + "/?feed=rss2", expect=(200,))
+            response = self.api.client.request("GET", self.config.url + "/?feed=rss2", expect=(200,))
         except PublishError as exc:
             return Check(True, "WordPress version", f"unknown: could not read the site's feed ({exc})")
         version = generator_version(response.text)
@@ -831,8 +868,8 @@ class Publisher:
     def _meta_check(self, key: str) -> Check:
         """Is the canonical meta key registered for posts with show_in_rest (else WordPress drops it)?"""
         try:
-            response = self._call("OPTIONS", "/posts", "read the posts schema", expect=(200,))
-            schema: Any = self._json(response, "read the posts schema")
+            response = self.api.call("OPTIONS", "/posts", "read the posts schema", expect=(200,))
+            schema: Any = self.api.json(response, "read the posts schema")
             for step in ("schema", "properties", "meta", "properties"):
                 schema = schema.get(step) if isinstance(schema, dict) else None
         except PublishError as exc:
@@ -844,7 +881,7 @@ class Publisher:
 
     def close(self) -> None:
         """Close the HTTP session."""
-        self.client.close()
+        self.api.client.close()
 
 
 _GENERATOR = re.compile(

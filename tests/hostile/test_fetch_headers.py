@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from syndicate import logs
-from syndicate.fetch import FetchError, Fetcher
+from syndicate.fetch import Fetcher, FetchError
 from tests.conftest import REPO
 from tests.hostile_server import RawServer
 

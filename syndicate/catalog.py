@@ -1,0 +1,138 @@
+"""Identity and series: the run's entries, every entry ever seen, and the numbers of series parts.
+
+The entries a run works on are each feed's read of this run, else (a 304, a failure) the last read
+stored. Copies link to entries that may have left their feed, so every entry ever seen is looked up
+by guid and by URL here, loaded once per run when first asked for.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from .config import Config
+from .decide import Rules
+from .models import Entry
+from .report import FeedOutcome
+from .store import Store
+
+#: An entry with when it was first seen.
+Seen = tuple[Entry, dt.datetime | None]
+
+
+class Catalog:
+    """The entries of one run, with lookups by guid and by URL, and the series' numbers."""
+
+    def __init__(self, config: Config, store: Store, rules: Rules, source_ids: list[str],
+                 outcomes: list[FeedOutcome], now: dt.datetime) -> None:
+        self.config, self.store, self.rules, self.source_ids, self.now = config, store, rules, source_ids, now
+        self.current: dict[str, list[Seen]] = _current(store, source_ids, outcomes, now)
+        self._known: dict[str, dict[str, Entry]] | None = None
+        self._by_guid: dict[str, dict[str, Entry]] = {}
+        self._by_url: dict[str, dict[str, str]] = {}
+        self.series: dict[tuple[str, str], dict[str, int]] = self._number_series()
+
+    def entries(self) -> list[Seen]:
+        """Every current entry of the selected sources, in feed order."""
+        return [item for sid in self.source_ids for item in self.current.get(sid, [])]
+
+    def _number_series(self) -> dict[tuple[str, str], dict[str, int]]:
+        """Each series' numbers: a part keeps the number it got when first seen; new ones follow, by date."""
+        numbers: dict[tuple[str, str], dict[str, int]] = {}
+        for sid in self.source_ids:
+            for series in self.config.sources[sid].series:
+                known = self.store.series_numbers(sid, series.name)
+                wanted = series.category.casefold()
+                new = [e for e, _ in self.current.get(sid, [])
+                       if e.guid not in known and any(c.casefold() == wanted for c in e.categories)]
+                new.sort(key=lambda e: (e.when or self.now, e.guid))
+                numbered = {e.guid: n for n, e in enumerate(new, start=max(known.values(), default=0) + 1)}
+                self.store.add_series_parts(sid, series.name, numbered)
+                numbers[(sid, series.name)] = {**known, **numbered}
+        return numbers
+
+    def series_of(self, entry: Entry) -> list[tuple[str, dict[str, int]]]:
+        """(series name, guid → number) of each series the entry is a part of."""
+        out = []
+        for series in self.config.sources[entry.source].series:
+            numbers = self.series.get((entry.source, series.name), {})
+            if entry.guid in numbers:
+                out.append((series.name, numbers))
+        return out
+
+    def label(self, entry: Entry, partner: str, number: int, series_name: str) -> str:
+        """How a series note names a part: an override's label, else the series' own."""
+        label = self.rules.override_field(entry, partner, "series_label")
+        if isinstance(label, str):
+            return label
+        series = next(s for s in self.config.sources[entry.source].series if s.name == series_name)
+        return series.label.format(n=number, title=entry.title)
+
+    def known(self, source: str) -> dict[str, Entry]:
+        """guid → entry, for every entry of ``source`` ever seen (the current ones win)."""
+        if self._known is None:
+            known: dict[str, dict[str, Entry]] = {}
+            for e in self.store.all_entries(current=False):
+                known.setdefault(e.source, {})[e.guid] = e
+            for sid, items in self.current.items():
+                known.setdefault(sid, {}).update((e.guid, e) for e, _ in items)
+            self._known = known
+        return self._known.get(source, {})
+
+    def by_guid(self, source: str, guid: str) -> Entry | None:
+        """The entry of ``source`` with this guid (current, else ever seen)."""
+        current = self._by_guid.get(source)
+        if current is None:
+            current = self._by_guid[source] = {e.guid: e for e, _ in self.current.get(source, [])}
+        return current.get(guid) or self.known(source).get(guid)
+
+    def url_index(self, source: str) -> dict[str, str]:
+        """site key of an entry's URL (or guid) → its guid, over every entry ever seen of the source."""
+        if source not in self._by_url:
+            site = self.rules.sites[source]
+            index: dict[str, str] = {}
+            for e in self.known(source).values():
+                for candidate in (e.url, e.guid):
+                    key = site.key(candidate) if candidate else None
+                    if key:
+                        index.setdefault(key, e.guid)
+            self._by_url[source] = index
+        return self._by_url[source]
+
+    def find(self, spelling: str) -> Entry | None:
+        """The entry named by ``spelling`` (its guid or its URL in any spelling): a current one first."""
+        for entry, _ in self.entries():
+            if self.rules.matches(spelling, entry):
+                return entry
+        for sid in self.source_ids:
+            for entry in self.store.all_entries(sid):
+                if self.rules.matches(spelling, entry):
+                    return entry
+        return None
+
+
+def _current(store: Store, source_ids: list[str], outcomes: list[FeedOutcome],
+             now: dt.datetime) -> dict[str, list[Seen]]:
+    """Each source's entries: as stored (a run records its reads first), else as read this run.
+
+    A store that drops writes (a dry run) has not stored this run's reads: those are used as parsed,
+    with the first-seen dates the store knows."""
+    stored: dict[str, list[Seen]] = {}
+    for entry, seen in store.current_entries(source_ids):
+        stored.setdefault(entry.source, []).append((entry, seen))
+    read = {o.source: o for o in outcomes if o.status == "ok" and o.entries is not None}
+    current: dict[str, list[Seen]] = {}
+    for sid in source_ids:
+        outcome = read.get(sid)
+        if outcome is None:
+            current[sid] = stored.get(sid, [])
+            continue
+        seen_map = {e.guid: s for e, s in stored.get(sid, [])}
+        first: dict[str, Entry] = {}
+        for e in outcome.entries or []:  # a feed that repeats a guid: the first one stands (as in the store)
+            first.setdefault(e.guid, e)
+        if [e.guid for e, _ in stored.get(sid, [])] == list(first) and all(
+                e.content_hash == s.content_hash for (s, _), e in zip(stored[sid], first.values(), strict=True)):
+            current[sid] = stored[sid]  # recorded: the stored rows are the same entries
+        else:
+            current[sid] = [(e, seen_map.get(e.guid, now)) for e in first.values()]
+    return current
