@@ -18,8 +18,9 @@ different posts never merge. A new post's key is its guid (its URL where its gui
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 
 from .models import Entry, utc
@@ -75,8 +76,9 @@ def identify(known: Sequence[KnownPost], entries: Iterable[Entry], site: SiteIde
     """Each entry's stable identity (see the module's docstring), and the changes of guid to report.
 
     Entries that repeat a guid with the same URL are one post: the first stands (as before)."""
-    items = _distinct(list(entries), site)
-    shared = _shared_guids(items, site)
+    site_key = functools.lru_cache(maxsize=None)(site.key)  # a URL is parsed once per call, not once per rule
+    items = _distinct(list(entries), site_key)
+    shared = _shared_guids(items, site_key)
 
     by_guid: dict[str, KnownPost] = {}
     by_url: dict[str, KnownPost] = {}
@@ -85,7 +87,7 @@ def identify(known: Sequence[KnownPost], entries: Iterable[Entry], site: SiteIde
         for guid in post.guids:
             by_guid.setdefault(guid, post)
         for spelling in (post.url, *post.guids):
-            url_key = site.key(spelling) if spelling else None
+            url_key = site_key(spelling) if spelling else None
             if url_key:
                 by_url.setdefault(url_key, post)
         when = _instant(post.published)
@@ -106,7 +108,7 @@ def identify(known: Sequence[KnownPost], entries: Iterable[Entry], site: SiteIde
             claim(i, by_guid.get(e.guid))
     for i, e in enumerate(items):
         if i not in claimed:
-            url_key = site.key(e.url) if e.url else None
+            url_key = site_key(e.url) if e.url else None
             claim(i, by_url.get(url_key) if url_key else None)
     for i, e in enumerate(items):
         when = _instant(e.published)
@@ -114,7 +116,7 @@ def identify(known: Sequence[KnownPost], entries: Iterable[Entry], site: SiteIde
             candidates = [p for p in by_title.get((title_key(e.title), when), []) if p.key not in taken]
             claim(i, candidates[0] if len(candidates) == 1 else None)  # two such posts: neither is sure
 
-    known_keys = {post.key for post in known} | {g for post in known for g in post.guids}
+    used = {post.key for post in known} | {g for post in known for g in post.guids} | taken  # a new key is none of these
     out: list[Entry] = []
     changes: list[IdentityChange] = []
     for i, e in enumerate(items):
@@ -124,33 +126,33 @@ def identify(known: Sequence[KnownPost], entries: Iterable[Entry], site: SiteIde
             key = post.key
             if e.guid != post.guids[-1]:
                 why = ("guid shared by several posts" if e.guid in shared else
-                       "same URL" if (e.url and site.key(e.url) in {site.key(s) for s in (post.url, *post.guids) if s})
+                       "same URL" if (e.url and site_key(e.url) in {site_key(s) for s in (post.url, *post.guids) if s})
                        else "same title and date")
                 changes.append(IdentityChange(e.source, key, post.guids[-1], e.guid, why))
         else:
-            key = _new_key(e, shared, known_keys | taken)
-        taken.add(key)
+            key = _new_key(e, shared, used)
+        used.add(key)
         out.append(replace(e, guid=key, feed_guid=e.guid if e.guid != key else None))
     return Identified(out, changes)
 
 
-def _distinct(items: list[Entry], site: SiteIdentity) -> list[Entry]:
+def _distinct(items: list[Entry], site_key: Callable[[str], str | None]) -> list[Entry]:
     """The reading without repeats of one post (the same guid and the same URL): the first stands."""
     seen: set[tuple[str, str | None]] = set()
     out = []
     for e in items:
-        mark = (e.guid, site.key(e.url) or e.url if e.url else None)
+        mark = (e.guid, site_key(e.url) or e.url if e.url else None)
         if mark not in seen:
             seen.add(mark)
             out.append(e)
     return out
 
 
-def _shared_guids(items: list[Entry], site: SiteIdentity) -> set[str]:
+def _shared_guids(items: list[Entry], site_key: Callable[[str], str | None]) -> set[str]:
     """Guids that several different posts of the reading carry (different URLs)."""
     urls: dict[str, set[str | None]] = {}
     for e in items:
-        urls.setdefault(e.guid, set()).add(site.key(e.url) or e.url if e.url else None)
+        urls.setdefault(e.guid, set()).add(site_key(e.url) or e.url if e.url else None)
     return {guid for guid, spellings in urls.items() if len(spellings) > 1}
 
 
