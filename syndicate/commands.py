@@ -140,10 +140,16 @@ def run_status(config: Config, *, partners: Iterable[str], as_json: bool) -> int
     try:
         rows = store.deliveries(wanted or None)
         feeds = store.feed_states()
+        known = {source: store.entry_guids(source) for source in {d.source for d in rows}}
     finally:
         store.close()
     if as_json:
-        display.show_json([d.as_json() for d in rows])
+        objects = []
+        for d in rows:
+            # The guids the copy's entry has been known by, oldest first; "guid" is the one it has now.
+            guids = known[d.source].get(d.guid) or [d.guid]
+            objects.append(d.as_json() | {"guid": guids[-1], "guids": guids})
+        display.show_json(objects)
     else:
         display.show_status(rows, feeds)
     return 0

@@ -92,6 +92,13 @@ def show_sync(report: RunReport, verbosity: int) -> None:
     failed = report.failed_feeds
     notes: list[tuple[str, str]] = [(f"feed {f.source}: {f.error}", "red") for f in failed]
     notes += [(f"warning: {w}", "yellow") for w in report.warnings]
+    if report.identity_changes:  # never silent: the same copies, under the names the feeds give now
+        changes = report.identity_changes
+        notes.append((f"identity: {len(changes)} known {'post is' if len(changes) == 1 else 'posts are'} named by "
+                      f"another guid now (their copies kept, nothing created)"
+                      + ("" if verbosity > 0 else "; -v lists them"), "cyan"))
+        if verbosity > 0:
+            notes += [(f"identity: {c.line()}", "cyan") for c in changes]
     notes += [(f"error: {e}", "red") for e in report.errors + report.config_errors]
     notes += [(f"{pid}: the copies are in {where} (open the .html files in a browser)", "")
               for pid, where in report.locations.items()]

@@ -37,7 +37,18 @@ from .errors import ConfigError, StoreError
 from .locking import StoreLock, sqlite_file
 from .models import Entry, from_iso, iso
 from .records import OK, WITHDRAWN, Delivery, FeedState
-from .schema import MIGRATIONS, SCHEMA_VERSION, deliveries, entries, feeds, media, meta, metadata, series_parts
+from .schema import (
+    MIGRATIONS,
+    SCHEMA_VERSION,
+    deliveries,
+    entries,
+    entry_guids,
+    feeds,
+    media,
+    meta,
+    metadata,
+    series_parts,
+)
 
 _FEED_FIELDS = tuple(f.name for f in fields(FeedState))
 _DELIVERY_FIELDS = tuple(f.name for f in fields(Delivery))
@@ -258,6 +269,46 @@ class SQLiteStore:
             query = query.where(entries.c.current.is_(current))
         with self.transaction() as conn:
             return [Entry.from_json(json.loads(r.data)) for r in conn.execute(query)]
+
+    # --- entry identity ----------------------------------------------------------------------
+
+    def entry_guids(self, source: str) -> dict[str, list[str]]:
+        """Entry key → every guid the entry has been known by, oldest first (the last is its guid now)."""
+        if not self._has(entry_guids):
+            return {}
+        t = entry_guids.c
+        with self.transaction() as conn:
+            rows = conn.execute(select(t.entry_key, t.guid).where(t.source == source)
+                                .order_by(t.entry_key, t.reading, t.first_seen, t.guid))
+            out: dict[str, list[str]] = {}
+            for r in rows:
+                out.setdefault(r.entry_key, []).append(r.guid)
+        return out
+
+    def save_entry_guids(self, source: str, guids: dict[str, str]) -> None:
+        """Record a reading of ``source``: entry key → the guid the feed names it by now."""
+        from sqlalchemy import func
+
+        if not guids:
+            return
+        t = entry_guids.c
+        now = self._now()
+        with self.transaction() as conn:
+            reading = int(conn.execute(select(func.coalesce(func.max(t.reading), 0))
+                                       .where(t.source == source)).scalar_one()) + 1
+            latest: dict[str, tuple[int, str]] = {}  # entry key → (reading, guid) of the guid it had last
+            known: set[tuple[str, str]] = set()
+            for r in conn.execute(select(t.entry_key, t.guid, t.reading).where(t.source == source)):
+                known.add((r.entry_key, r.guid))
+                latest[r.entry_key] = max(latest.get(r.entry_key, (-1, "")), (r.reading, r.guid))
+            fresh = [{"source": source, "entry_key": key, "guid": guid, "first_seen": now, "reading": reading}
+                     for key, guid in guids.items() if (key, guid) not in known]
+            if fresh:
+                conn.execute(entry_guids.insert(), fresh)
+            for key, guid in guids.items():  # a guid the feed went back to sorts last again
+                if (key, guid) in known and latest[key][1] != guid:
+                    conn.execute(entry_guids.update().where(t.source == source, t.entry_key == key, t.guid == guid)
+                                 .values(reading=reading))
 
     # --- series -------------------------------------------------------------------------------
 
