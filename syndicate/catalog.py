@@ -8,7 +8,6 @@ by guid and by URL here, loaded once per run when first asked for.
 from __future__ import annotations
 
 import datetime as dt
-
 from dataclasses import replace
 
 from .config import Config
