@@ -857,7 +857,7 @@ class Publisher(PublisherDefaults):
     def _version_check(self) -> Check:
         """The WordPress version the site discloses: its feed's generator (the REST index has none)."""
         try:
-            response = self.client.request("GET", self.config.url + "/?feed=rss2", expect=(200,))
+            response = self.api.client.request("GET", self.config.url + "/?feed=rss2", expect=(200,))
         except PublishError as exc:
             return Check(True, "WordPress version", f"unknown: could not read the site's feed ({exc})")
         version = generator_version(response.text)
