@@ -173,6 +173,34 @@ def run_withdraw(config: Config, spelling: str, *, partners: Iterable[str], dele
     return 1 if any(outcome.startswith("failed") for _, outcome in results) else 0
 
 
+# --- audit ------------------------------------------------------------------------------------------
+
+
+def run_audit(config: Config, *, partners: Iterable[str], as_json: bool, verbosity: int) -> int:
+    """``syndicate audit``: exit 1 when a public copy fails to credit the author (or cannot be read)."""
+    import contextlib
+
+    from .auditor import Auditor
+
+    wanted = list(partners)
+    for pid in wanted:
+        if pid not in config.partners:
+            raise UsageError(f"unknown partner {pid!r} (known: {', '.join(config.partners) or 'none'})")
+    store = open_store(config.state_url, readonly=True)  # changes no state, takes no lock
+    try:
+        show_bars = display.is_terminal() and verbosity >= 0 and sys.stderr.isatty() and not as_json
+        progress = display.RichProgress() if show_bars else None
+        with progress if progress is not None else contextlib.nullcontext():
+            results = Auditor(config, store, wanted or list(config.partners), progress).audit()
+    finally:
+        store.close()
+    if as_json:
+        display.show_json([r.as_json() for r in results])
+    else:
+        display.show_audit(results, verbosity)
+    return 0 if all(r.credits_author for r in results) else 1
+
+
 # --- partners test -----------------------------------------------------------------------------------
 
 
