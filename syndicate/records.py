@@ -1,4 +1,4 @@
-"""The rows of the state store as plain objects: the delivery ledger's rows and each feed's state.
+"""The rows of the state store as plain objects: the delivery ledger's rows, each feed's state, the media copies.
 
 These dataclasses are the one declaration of the ledger's and the feeds' fields: a store builds its
 tables from them (``sqlite_store`` does), so a field is added here and nowhere else; ``KEYS`` names
@@ -82,5 +82,21 @@ class FeedState:
     parse_key: str | None = None           # what that body was parsed with (source settings, our version)
 
 
+@dataclass
+class MediaCopy:
+    """An image copied into a partner's media library (a featured image, or a body image).
+
+    Keyed by the image's URL; ``sha256`` (of its bytes, where known) lets the same image under another
+    URL reuse the upload."""
+
+    partner: str
+    source_url: str
+    remote_id: str | None = None
+    remote_url: str | None = None
+    created_at: str | None = None
+    sha256: str | None = None
+
+
 #: The key fields of each row kind.
-KEYS: dict[type, tuple[str, ...]] = {Delivery: ("partner", "source", "guid"), FeedState: ("source",)}
+KEYS: dict[type, tuple[str, ...]] = {Delivery: ("partner", "source", "guid"), FeedState: ("source",),
+                                     MediaCopy: ("partner", "source_url")}

@@ -10,11 +10,12 @@ from __future__ import annotations
 from dataclasses import MISSING, fields
 from typing import Any
 
-from sqlalchemy import Boolean, Column, Integer, MetaData, String, Table, Text
+from sqlalchemy import Boolean, Column, Index, Integer, MetaData, String, Table, Text, inspect
+from sqlalchemy.engine import Connection
 
-from .records import KEYS, Delivery, FeedState
+from .records import KEYS, Delivery, FeedState, MediaCopy
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 # What each schema version adds to the one before it, applied in order to an older store (new tables
 # are created before these run).
@@ -24,6 +25,16 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
     # (WHERE true: SQLite's grammar needs it before ON CONFLICT in an INSERT … SELECT; PostgreSQL accepts it.)
     3: ("INSERT INTO entry_guids (source, entry_key, guid, first_seen, reading) "
         "SELECT source, guid, guid, first_seen, 0 FROM entries WHERE true ON CONFLICT DO NOTHING",),
+    # Body images: an upload is found again by its bytes too (the same image under another URL); the
+    # column itself is in ADDED_COLUMNS.
+    4: ("CREATE INDEX IF NOT EXISTS media_by_sha256 ON media (partner, sha256)",),
+}
+
+#: The columns each schema version adds to a table that may exist already. They are added (before that
+#: version's MIGRATIONS run) only where the table lacks them: a table that ``create_all`` has just made
+#: for an older store has them already.
+ADDED_COLUMNS: dict[int, tuple[tuple[str, str], ...]] = {
+    4: (("media", "sha256"),),
 }
 
 metadata = MetaData()
@@ -84,11 +95,19 @@ entry_guids = Table(
 
 deliveries = Table("deliveries", metadata, *columns_of(Delivery))
 
-media = Table(
-    "media", metadata,
-    Column("partner", String, primary_key=True),
-    Column("source_url", Text, primary_key=True),
-    Column("remote_id", String),
-    Column("remote_url", Text),
-    Column("created_at", Text),
-)
+media = Table("media", metadata, *columns_of(MediaCopy))
+Index("media_by_sha256", media.c.partner, media.c.sha256)
+
+
+def column_additions(conn: Connection, version: int) -> list[str]:
+    """The ``ALTER TABLE … ADD COLUMN`` statements that bring the tables to ``version``'s columns, for
+    the columns the database does not have yet (in the column types of its own dialect)."""
+    statements = []
+    inspector = inspect(conn)
+    for table_name, column_name in ADDED_COLUMNS.get(version, ()):
+        present = {c["name"] for c in inspector.get_columns(table_name)}
+        if column_name not in present:
+            column = metadata.tables[table_name].c[column_name]
+            kind = column.type.compile(dialect=conn.dialect)
+            statements.append(f"ALTER TABLE {table_name} ADD COLUMN {column_name} {kind}")
+    return statements

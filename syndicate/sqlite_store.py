@@ -40,6 +40,7 @@ from .records import OK, WITHDRAWN, Delivery, FeedState
 from .schema import (
     MIGRATIONS,
     SCHEMA_VERSION,
+    column_additions,
     deliveries,
     entries,
     entry_guids,
@@ -132,7 +133,7 @@ class SQLiteStore:
                 conn.execute(meta.insert().values(key="schema_version", value=str(SCHEMA_VERSION)))
             elif _check_version(row[0]) < SCHEMA_VERSION:
                 for version in range(int(row[0]) + 1, SCHEMA_VERSION + 1):
-                    for statement in MIGRATIONS.get(version, ()):
+                    for statement in [*column_additions(conn, version), *MIGRATIONS.get(version, ())]:
                         conn.execute(text(statement))
                 conn.execute(meta.update().where(meta.c.key == "schema_version").values(value=str(SCHEMA_VERSION)))
 
@@ -437,12 +438,22 @@ class SQLiteStore:
                 media.c.partner == partner, media.c.source_url == source_url)).first()
         return (row[0], row[1]) if row else None
 
-    def put_media(self, partner: str, source_url: str, remote_id: str, remote_url: str) -> None:
+    def media_by_hash(self, partner: str, sha256: str) -> tuple[str, str] | None:
+        """(remote id, remote URL) of an image with these bytes already uploaded to this partner."""
+        if not self._has(media) or (self._present is not None and "sha256" not in self._present["media"]):
+            return None  # read-only over a store from before body images: no hashes recorded
+        with self.transaction() as conn:
+            row = conn.execute(select(media.c.remote_id, media.c.remote_url).where(
+                media.c.partner == partner, media.c.sha256 == sha256).order_by(media.c.created_at).limit(1)).first()
+        return (row[0], row[1]) if row else None
+
+    def put_media(self, partner: str, source_url: str, remote_id: str, remote_url: str,
+                  sha256: str | None = None) -> None:
         """Remember an uploaded image so later updates reuse it."""
         with self.transaction() as conn:
             conn.execute(media.delete().where(media.c.partner == partner, media.c.source_url == source_url))
             conn.execute(media.insert().values(partner=partner, source_url=source_url, remote_id=remote_id,
-                                               remote_url=remote_url, created_at=self._now()))
+                                               remote_url=remote_url, created_at=self._now(), sha256=sha256))
 
     def forget_media(self, partner: str, source_url: str) -> None:
         """Forget an uploaded image (it is gone from the partner)."""

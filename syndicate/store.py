@@ -101,8 +101,13 @@ class Store(Protocol):
     def media(self, partner: str, source_url: str) -> tuple[str, str] | None:
         """(remote id, remote URL) of an image already uploaded to this partner."""
 
-    def put_media(self, partner: str, source_url: str, remote_id: str, remote_url: str) -> None:
-        """Remember an uploaded image."""
+    def media_by_hash(self, partner: str, sha256: str) -> tuple[str, str] | None:
+        """(remote id, remote URL) of an image with these bytes already uploaded to this partner, under
+        any URL."""
+
+    def put_media(self, partner: str, source_url: str, remote_id: str, remote_url: str,
+                  sha256: str | None = None) -> None:
+        """Remember an uploaded image (``sha256``: of its bytes, where known)."""
 
     def forget_media(self, partner: str, source_url: str) -> None:
         """Forget an uploaded image (it is gone from the partner)."""
@@ -192,7 +197,12 @@ class ReadOnlyStore:
         """As stored."""
         return self.inner.media(partner, source_url) if self.inner is not None else None
 
-    def put_media(self, partner: str, source_url: str, remote_id: str, remote_url: str) -> None:
+    def media_by_hash(self, partner: str, sha256: str) -> tuple[str, str] | None:
+        """As stored."""
+        return self.inner.media_by_hash(partner, sha256) if self.inner is not None else None
+
+    def put_media(self, partner: str, source_url: str, remote_id: str, remote_url: str,
+                  sha256: str | None = None) -> None:
         """Dropped."""
 
     def forget_media(self, partner: str, source_url: str) -> None:

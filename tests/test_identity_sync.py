@@ -157,7 +157,7 @@ def test_a_store_of_the_landed_main_is_upgraded_in_place(run: CLI, example: Path
     assert sorted(copies(example)) == sorted(before)
     with sqlite3.connect(db) as conn:
         assert sorted(conn.execute("SELECT partner, source, guid, remote_id FROM deliveries")) == ledger
-        assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("3",)
+        assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("4",)
     assert all(len(r["guids"]) == 2 for r in status(run))  # type: ignore[arg-type]
 
 
