@@ -7,9 +7,10 @@ with what was pushed is not rendered again (the steady state of a large feed cos
 from __future__ import annotations
 
 import hashlib
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
+from .bodyimages import BodyImages, Relocation, image_urls, relocate
 from .catalog import Catalog
 from .config import Config, PartnerConfig
 from .decide import Rules, Verdict
@@ -61,6 +62,16 @@ class Slugs:
         return slug
 
 
+@dataclass(frozen=True)
+class Composed:
+    """What rendering one copy gave: the article (None when the delivery holds what this key renders
+    already), its render key, and where its body images point (None: the partner links to the originals)."""
+
+    article: Article | None
+    render_key: str
+    images: Relocation | None = None
+
+
 class Composer:
     """Renders the article each partner receives for an entry."""
 
@@ -70,6 +81,10 @@ class Composer:
         self._renderer: Renderer | None = None
         self._template_fp: dict[str, str] = {}
         self._partner_fp: dict[str, str] = {}
+        #: Each ``images = "upload"`` partner's body images this run: a sync registers one that uploads;
+        #: otherwise (check, preview, --dry-run) one that only looks in the ledger is made when needed.
+        self.body_images: dict[str, BodyImages] = {}
+        self._image_urls: dict[tuple[str, str, str], tuple[str, ...]] = {}
 
     @property
     def renderer(self) -> Renderer:
@@ -90,29 +105,52 @@ class Composer:
 
     def compose(self, entry: Entry, verdict: Verdict, partner: PartnerConfig, publisher: Publisher,
                 copies: dict[tuple[str, str], str], ledger: Ledger,
-                delivery: Delivery | None) -> tuple[Article | None, str]:
-        """(the article, its render key); the article is None when ``delivery`` holds what this key
-        renders already (nothing that shapes it changed)."""
+                delivery: Delivery | None, *, may_upload: bool = False) -> Composed:
+        """The article and its render key; the article is None when ``delivery`` holds what this key
+        renders already (nothing that shapes it changed). ``may_upload``: the copy is about to be
+        created or updated, so body images without a copy on the partner are uploaded now (a sync)."""
         series = self._series_notes(entry, partner, copies)
         link_map = self._link_map(entry, verdict, copies)
         image = self.rules.featured_image(entry, partner.id)
         slug = self.slugs.slug(entry, partner.id, ledger)
-        key = sha256(entry.content_hash, self._partner_fingerprint(partner), self._template_fingerprint(partner),
-                     [(p.number, p.label, p.url) for p in series], sorted(link_map.items()),
-                     image.__dict__ if image else None, slug, verdict.license.spdx if verdict.license else None,
-                     verdict.permission.grant_evidence if verdict.permission else None, verdict.no_derivatives)
+        images = self._body_images(entry, partner, may_upload)
+        inputs: list[object] = [entry.content_hash, self._partner_fingerprint(partner), self._template_fingerprint(partner),
+                  [(p.number, p.label, p.url) for p in series], sorted(link_map.items()),
+                  image.__dict__ if image else None, slug, verdict.license.spdx if verdict.license else None,
+                  verdict.permission.grant_evidence if verdict.permission else None, verdict.no_derivatives]
+        if images is not None:  # only then: the keys of partners that link to the originals stay as they were
+            inputs.append(["images", images.fingerprint()])
+        key = sha256(*inputs)
         d = delivery
         if d is not None and d.render_key == key and d.state == OK and d.pushed_hash:
-            return None, key
+            return Composed(None, key, images)
         if link_map:
             from .rewrite import retarget
 
             body = retarget(entry.content, self.rules.sites[entry.source], link_map)
         else:
             body = entry.content
+        if images is not None and images.copies:
+            body = relocate(body, dict(images.copies))  # ND too: the same image from the partner's library
         article = self.renderer.article(entry=entry, source=self.config.sources[entry.source], partner=partner,
                                         verdict=verdict, body=body, series=series, image=image, slug=slug)
-        return replace(article, html=publisher.prepare_html(article.html)), key
+        extra = {"body_images": images} if images is not None else {}  # for preview's listing
+        return Composed(replace(article, html=publisher.prepare_html(article.html), extra=extra), key, images)
+
+    def _body_images(self, entry: Entry, partner: PartnerConfig, may_upload: bool) -> Relocation | None:
+        """Where the entry's body images point on an ``images = "upload"`` partner (None for "link")."""
+        if partner.images != "upload":
+            return None
+        found = (entry.source, entry.guid, entry.content_hash)
+        urls = self._image_urls.get(found)
+        if urls is None:  # each body is read once per run, however many partners and passes render it
+            urls = self._image_urls[found] = image_urls(entry.content)
+        if not urls:
+            return Relocation()
+        images = self.body_images.get(partner.id)
+        if images is None:
+            images = self.body_images[partner.id] = BodyImages(self.catalog.store, partner.id)
+        return images.relocation(urls, may_upload=may_upload)
 
     def _series_notes(self, entry: Entry, partner: PartnerConfig,
                       copies: dict[tuple[str, str], str]) -> list[SeriesPart]:
@@ -148,7 +186,8 @@ class Composer:
     def _partner_fingerprint(self, partner: PartnerConfig) -> str:
         """Changes when anything in the partner's config changes (name, template, status…)."""
         if partner.id not in self._partner_fp:
-            self._partner_fp[partner.id] = sha256(partner.model_dump(mode="json"))
+            # ``images`` is keyed on its own (above), so "link" partners keep the keys they had
+            self._partner_fp[partner.id] = sha256(partner.model_dump(mode="json", exclude={"images"}))
         return self._partner_fp[partner.id]
 
     def _template_fingerprint(self, partner: PartnerConfig) -> str:

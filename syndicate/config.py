@@ -282,6 +282,8 @@ class PartnerConfig(Model):
     template: str = "default"
     commercial: bool = True
     concurrency: int = Field(default=1, ge=1, le=16)
+    #: Body images: "link" keeps the original's URLs; "upload" copies them into the partner's media library.
+    images: Literal["link", "upload"] = "link"
 
 
 class GrantConfig(Model):

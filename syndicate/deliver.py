@@ -46,9 +46,9 @@ class StoreMedia:
         """(remote id, remote URL) of the uploaded copy."""
         return self.store.media(self.partner, source_url)
 
-    def put(self, source_url: str, remote_id: str, remote_url: str) -> None:
+    def put(self, source_url: str, remote_id: str, remote_url: str, sha256: str | None = None) -> None:
         """Remember an upload."""
-        self.store.put_media(self.partner, source_url, remote_id, remote_url)
+        self.store.put_media(self.partner, source_url, remote_id, remote_url, sha256=sha256)
 
     def forget(self, source_url: str) -> None:
         """The upload is gone."""
@@ -127,7 +127,7 @@ class Deliverer:
             self.failed(d, exc, entry, intent=action if unknown else None)
             return "failed"
         adopt(d, remote)
-        d.state, d.intent, d.note = OK, None, None
+        d.state, d.intent, d.note = OK, None, planned.image_warning  # status shows what was not copied
         d.pushed_hash, d.render_key = article.content_hash(), planned.render_key
         d.pushed_at = iso(self.clock())
         d.permission = permission
@@ -189,6 +189,17 @@ class Deliverer:
         self.store.put(d)
         log.info("%s: withdrew %s (%s)", d.partner, d.entry_url or d.guid, reason)
         return "withdraw"
+
+    def body_images(self, planned: Planned, partner: PartnerConfig) -> None:
+        """A delivery whose body images could not all be copied: the run's warning, and the copy's note
+        in the ledger (``status``) while it lasts; a push records its own note, as ``_execute`` does."""
+        warning = planned.image_warning
+        if warning is not None:
+            self.warn(f"{partner.id}: {planned.entry.url or planned.entry.guid}: {warning}")
+        d = planned.delivery
+        if d is not None and d.state == OK and planned.action not in ("create", "update") and d.note != warning:
+            d.note = warning
+            self.store.put(d)
 
     def warn(self, message: str) -> None:
         """A warning for the log and the run's summary."""

@@ -34,12 +34,17 @@ def filename_for(url: str, ext: str) -> str:
     return (stem or "image") + ext
 
 
-def checked_image(url: str, data: bytes) -> FetchedImage:
-    """The image if its bytes are a raster type we accept, else ImageError."""
+def checked_image(url: str, data: bytes, what: str = "featured image") -> FetchedImage:
+    """The image if its bytes are a raster type we accept, else ImageError.
+
+    SVG is refused, by its bytes whatever its name or Content-Type: it is a document that can carry
+    script, and a copy in a partner's media library (or a files partner's folder) is served from the
+    partner's own origin, where such a script would run with the partner's cookies. Raster images
+    cannot run anything."""
     found = sniff(data)
     if found is None:
         head = data[:200].lstrip().lower()
-        what = "an SVG" if head.startswith((b"<svg", b"<?xml")) or b"<svg" in head else "not an image we accept"
-        raise ImageError(f"featured image {url} is {what} (JPEG, PNG, GIF, WebP or AVIF only)")
+        kind = "an SVG" if head.startswith((b"<svg", b"<?xml")) or b"<svg" in head else "not an image we accept"
+        raise ImageError(f"{what} {url} is {kind} (JPEG, PNG, GIF, WebP or AVIF only)")
     kind, ext = found
     return FetchedImage(url=url, data=data, content_type=kind, filename=filename_for(url, ext))

@@ -22,6 +22,7 @@ import logging
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 
+from .bodyimages import BodyImages
 from .catalog import Catalog, Seen, known_posts
 from .compose import Composer
 from .config import Config, PartnerConfig
@@ -157,7 +158,9 @@ class Pipeline:
                                  max_retry_seconds=self.config.delivery.max_retry_seconds, now=self.clock)
         return make_publisher(self.config.partners[pid], context)
 
-    def _fetch_image(self, url: str) -> FetchedImage:
+    def _fetch_image(self, url: str, what: str = "featured image") -> FetchedImage:
+        """An image through the guarded fetcher (size cap, deadline, no private address unless allowed),
+        accepted by its bytes only; ImageError otherwise."""
         from .fetch import FetchError
         from .images import checked_image
 
@@ -165,8 +168,15 @@ class Pipeline:
             response = self.network.fetcher().get(url, trusted=False,
                                                   accept="image/avif,image/webp,image/png,image/jpeg,image/*")
         except FetchError as exc:
-            raise ImageError(f"featured image {url.split('?', 1)[0]} could not be fetched: {exc}") from None
-        return checked_image(url, response.body)
+            raise ImageError(f"{what} {url.split('?', 1)[0]} could not be fetched: {exc}") from None
+        return checked_image(url, response.body, what)
+
+    def _body_images(self, partner: PartnerConfig, publisher: Publisher) -> None:
+        """Let this sync upload the partner's body images (``images = "upload"``) as its copies are rendered."""
+        if self.pushes and partner.images == "upload":
+            self.planner.composer.body_images[partner.id] = BodyImages(
+                self.store, partner.id, fetch=lambda url: self._fetch_image(url, "body image"),
+                upload=publisher.upload_image)
 
     def _ledger(self, pid: str) -> Ledger:
         return {(d.source, d.guid): d for d in self.store.deliveries([pid])}
@@ -227,6 +237,7 @@ class Pipeline:
         if counts is not None:  # nothing that could change any copy changed since the last run
             _set_counts(report, counts)
             return
+        self._body_images(partner, publisher)
         first = self._passes(partner, publisher, ledger, unsettled)
         save_render_keys(self.store, self.planner.stale_keys)
         if self.pushes and not self.overwrite:
@@ -271,6 +282,8 @@ class Pipeline:
             elif p.action == "failed":
                 failed.add(p.key)
                 self.deliverer.entry_failed(p, partner, ledger)
+            if p.images is not None and self.pushes:
+                self.deliverer.body_images(p, partner)
 
     def _push(self, partner: PartnerConfig, publisher: Publisher, ledger: Ledger,
               work: list[Planned]) -> list[tuple[tuple[str, str], str]]:

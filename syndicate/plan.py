@@ -11,6 +11,7 @@ import datetime as dt
 import logging
 from dataclasses import dataclass, replace
 
+from .bodyimages import Relocation
 from .catalog import Catalog
 from .compose import Composer
 from .config import PartnerConfig
@@ -71,6 +72,13 @@ class Planned:
     render_key: str | None = None
     #: The exception that stopped this entry (action ``failed``).
     error: str | None = None
+    #: Where the body's images point on an ``images = "upload"`` partner (None: it links to the originals).
+    images: Relocation | None = None
+
+    @property
+    def image_warning(self) -> str | None:
+        """The warning this delivery carries when some body images could not be copied."""
+        return self.images.warning() if self.images is not None else None
 
     @property
     def key(self) -> tuple[str, str]:
@@ -183,9 +191,13 @@ class Planner:
                copies: dict[tuple[str, str], str], ledger: Ledger) -> Planned:
         """The plan with its article (None when what was pushed is what it renders) and render key."""
         assert planned.verdict is not None
-        article, key = self.composer.compose(planned.entry, planned.verdict, partner, publisher, copies, ledger,
-                                             planned.delivery)
         action, d = planned.action, planned.delivery
+        # Body images are uploaded only for a copy that is about to be created or updated (not for a
+        # held copy, nor on a partner that owns its copies once made).
+        may_upload = action in ("create", "update") or (action == "unchanged" and partner.updates == "push")
+        composed = self.composer.compose(planned.entry, planned.verdict, partner, publisher, copies, ledger,
+                                         planned.delivery, may_upload=may_upload)
+        article, key, reason = composed.article, composed.render_key, planned.reason
         if action == "unchanged" and d is not None:
             changed = article is not None and article.content_hash() != d.pushed_hash
             if changed and partner.updates == "push":
@@ -194,7 +206,14 @@ class Planner:
                 # Rendered the same as what was pushed: remember the inputs' fingerprint, so that the
                 # next run need not render it again.
                 self.stale_keys.append((d, key))
-        return replace(planned, action=action, article=article, render_key=key)
+        upload_note = composed.images.upload_note() if composed.images is not None and may_upload else None
+        # A run that changes nothing says what a sync would upload first (once: preview renders twice).
+        if upload_note is not None and upload_note not in (reason or ""):
+            if action == "unchanged":
+                action = "update"  # the copies change the body: a sync updates the copy
+            reason = f"{reason}; {upload_note}" if reason else upload_note
+        return replace(planned, action=action, article=article, render_key=key, reason=reason,
+                       images=composed.images)
 
     def predicted_copies(self, partner: PartnerConfig, publisher: Publisher, ledger: Ledger, *,
                          placeholders: bool) -> dict[tuple[str, str], str]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .bodyimages import Relocation
 from .config import Config
 from .models import Article, Decision, Entry, iso
 from .render import Renderer
@@ -54,6 +55,7 @@ def preview_text(entry: Entry, results: list[tuple[Decision, Article | None]], c
             lines.append(f"    alt: {image.alt or '-'}; caption: {image.caption or '-'}; "
                          f"credit: {' '.join(x for x in (image.note, image.credit) if x) or '-'}"
                          + (f" <{image.credit_url}>" if image.credit_url else ""))
+        lines += _body_images_lines(article)
         lines.append("")
         for block in LexborHTMLParser("<body>" + article.html).css("body > *"):
             text = " ".join(block.text(separator=" ").split())
@@ -61,6 +63,19 @@ def preview_text(entry: Entry, results: list[tuple[Decision, Article | None]], c
                 lines.append("  " + text)
         lines.append("")
     return "\n".join(lines).rstrip()
+
+
+def _body_images_lines(article: Article) -> list[str]:
+    """For an ``images = "upload"`` partner: each body image, and whether a sync uploads it first."""
+    images: Relocation | None = article.extra.get("body_images")
+    if images is None:
+        return []
+    count = len(images.copies) + len(images.to_upload) + len(images.failed)
+    lines = [f"  body images: {count}" + (f", {len(images.to_upload)} to upload" if images.to_upload else "")]
+    lines += [f"    upload: {url}" for url in images.to_upload]
+    lines += [f"    in the media library: {url} → {copy}" for url, copy in images.copies]
+    lines += [f"    cannot be copied (keeps its URL): {url} ({why})" for url, why in images.failed]
+    return lines
 
 
 def preview_html(entry: Entry, results: list[tuple[Decision, Article | None]], config: Config) -> str:

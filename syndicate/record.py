@@ -86,6 +86,8 @@ class Steady:
         """After a clean full run: what the next run needs to know that nothing changed."""
         if report.failed or report.held or not self._whole_config():
             return
+        if any(p.image_warning for p in plans):  # a body image to copy again: the next run must look
+            return
         if any(d.state not in (OK, WITHDRAWN) for d in ledger.values()):
             return
         due = self.now + dt.timedelta(hours=24)  # at least one full look a day, whatever else holds

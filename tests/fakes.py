@@ -31,7 +31,7 @@ class FakeMedia:
     def get(self, source_url: str) -> tuple[str, str] | None:
         return self.items.get(source_url)
 
-    def put(self, source_url: str, remote_id: str, remote_url: str) -> None:
+    def put(self, source_url: str, remote_id: str, remote_url: str, sha256: str | None = None) -> None:
         self.items[source_url] = (remote_id, remote_url)
 
     def forget(self, source_url: str) -> None:

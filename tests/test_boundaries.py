@@ -87,10 +87,10 @@ def _stage_patches() -> dict[str, Callable[[pytest.MonkeyPatch, str, Exception],
     def composing(mp: pytest.MonkeyPatch, guid: str, exc: Exception) -> None:
         real = compose.Composer.compose
 
-        def fake(self: Any, entry: Any, *args: Any) -> Any:
+        def fake(self: Any, entry: Any, *args: Any, **kwargs: Any) -> Any:
             if entry.guid == guid:
                 raise exc
-            return real(self, entry, *args)
+            return real(self, entry, *args, **kwargs)
         mp.setattr(compose.Composer, "compose", fake)
 
     def rendering(mp: pytest.MonkeyPatch, guid: str, exc: Exception) -> None:

@@ -39,7 +39,8 @@ class PartnerEdited(PublishError):
 
 
 class ImageError(PublishError):
-    """The featured image could not be fetched or uploaded; the delivery fails and is retried next run."""
+    """An image could not be fetched or uploaded (or is no image we accept). The featured image's
+    delivery fails and is retried next run; a body image keeps its original URL, with a warning."""
 
 
 #: At most this many of an entry's categories become tags on a partner. Each new tag costs the partner
@@ -102,14 +103,22 @@ class FetchedImage:
     filename: str
 
 
+@dataclass(frozen=True)
+class UploadedImage:
+    """An image in the partner's media library, as the partner reports it."""
+
+    remote_id: str
+    url: str
+
+
 class MediaCache(Protocol):
     """Images already uploaded to this partner, so updates reuse them."""
 
     def get(self, source_url: str) -> tuple[str, str] | None:
         """(remote id, remote URL) of the uploaded copy of ``source_url``."""
 
-    def put(self, source_url: str, remote_id: str, remote_url: str) -> None:
-        """Remember an upload."""
+    def put(self, source_url: str, remote_id: str, remote_url: str, sha256: str | None = None) -> None:
+        """Remember an upload (``sha256``: of its bytes, so the same image under another URL reuses it)."""
 
     def forget(self, source_url: str) -> None:
         """The upload is gone from the partner."""
@@ -174,6 +183,12 @@ class Publisher(Protocol):
 
     def withdraw(self, remote_id: str, delete: bool = False) -> RemoteCopy | None:
         """Unpublish (draft) or delete the copy."""
+
+    def upload_image(self, image: FetchedImage) -> UploadedImage:
+        """Put one body image into the partner's media library (``images = "upload"``); the copy's
+        public URL is what the body will point at. PublishError (ImageError) when it cannot: the image
+        then keeps its original URL. An unanswered upload may leave an unused file: never retried blindly
+        within the run."""
 
     def test(self) -> list[Check]:
         """Check credentials, reachability and capabilities; change nothing."""

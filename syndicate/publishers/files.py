@@ -21,10 +21,13 @@ from ..config import PartnerConfig, SiteURL
 from ..models import Article
 from .base import (
     Check,
+    FetchedImage,
+    ImageError,
     PartnerEdited,
     PublishContext,
     PublishError,
     RemoteCopy,
+    UploadedImage,
     slug_family,
 )
 
@@ -186,6 +189,22 @@ class Publisher:
         if self._by_marker is not None:
             self._by_marker = {m: s for m, s in self._by_marker.items() if s != remote_id}
         return None
+
+    def upload_image(self, image: FetchedImage) -> UploadedImage:
+        """A body image into ``<path>/media/<name>``, served at ``<base_url>/media/<name>``. The name
+        carries a piece of the bytes' hash: the same image is one file, two images never share one."""
+        from ..bodyimages import media_name, sha256_of
+
+        name = media_name(image.filename, sha256_of(image.data))
+        path = self.folder / "media" / name
+        try:
+            if not path.is_file():  # the name says its bytes: an existing file is this image already
+                path.parent.mkdir(parents=True, exist_ok=True)
+                _write_atomic(path, image.data)
+        except OSError as exc:
+            raise ImageError(f"{self.config.id}: cannot write media/{name} into {self.folder}: "
+                             f"{exc.strerror or exc}") from None
+        return UploadedImage(f"media/{name}", f"{self.config.base_url}/media/{name}")
 
     def test(self) -> list[Check]:
         """Is the folder writable?"""

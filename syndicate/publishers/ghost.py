@@ -37,6 +37,7 @@ from ..models import Article, Image, sha256
 from ..redact import redact
 from .base import (
     Check,
+    FetchedImage,
     ImageError,
     PartnerDown,
     PartnerEdited,
@@ -45,6 +46,7 @@ from .base import (
     PublishError,
     RemoteCopy,
     UnknownOutcome,
+    UploadedImage,
     capped_tags,
 )
 from .http import CMSClient, preload
@@ -389,25 +391,37 @@ class Publisher(PublisherDefaults):
             url = cached[1]
         else:
             fetched = self.context.fetch_image(image.url)  # guarded; ImageError propagates
-            try:
-                body = self._request("POST", "/images/upload/", expect=(200, 201),
-                                     files={"file": (fetched.filename, fetched.data, fetched.content_type)},
-                                     data={"purpose": "image", "ref": image.url})
-            except UnknownOutcome as exc:
-                raise ImageError(f"{exc} (uploading the featured image); it is tried again next run") from None
-            except PartnerDown:
-                raise
-            except PublishError as exc:
-                error = ImageError(f"{exc} (uploading the featured image {image.url})")
-                error.transient = exc.transient
-                raise error from None
-            try:
-                url = body["images"][0]["url"]
-            except (KeyError, IndexError, TypeError):
-                raise ImageError(f"{self.config.id}: Ghost's answer to the image upload carried no URL") from None
+            url = self._upload(fetched, "the featured image")
             self.context.media.put(image.url, url, url)
         return {"feature_image": url, "feature_image_alt": (image.alt or None) and image.alt[:191],
                 "feature_image_caption": caption_html(image)}
+
+    def _upload(self, fetched: FetchedImage, what: str) -> str:
+        """One image into Ghost's storage (the Admin API's image upload); the URL Ghost serves it at."""
+        try:
+            body = self._request("POST", "/images/upload/", expect=(200, 201),
+                                 files={"file": (fetched.filename, fetched.data, fetched.content_type)},
+                                 data={"purpose": "image", "ref": fetched.url})
+        except UnknownOutcome as exc:
+            raise ImageError(f"{exc} (uploading {what}); it is tried again next run") from None
+        except PartnerDown:
+            raise
+        except PublishError as exc:
+            error = ImageError(f"{exc} (uploading {what} {fetched.url})")
+            error.transient = exc.transient
+            raise error from None
+        try:
+            url = body["images"][0]["url"]
+        except (KeyError, IndexError, TypeError):
+            raise ImageError(f"{self.config.id}: Ghost's answer to the image upload carried no URL") from None
+        if not isinstance(url, str) or not url:
+            raise ImageError(f"{self.config.id}: Ghost's answer to the image upload carried no URL")
+        return url
+
+    def upload_image(self, image: FetchedImage) -> UploadedImage:
+        """A body image into Ghost's storage: Ghost keeps no media item, so the URL is its id too."""
+        url = self._upload(image, f"the body image {image.filename}")
+        return UploadedImage(url, url)
 
     def _fields(self, article: Article, marker: str) -> dict[str, Any]:
         return {

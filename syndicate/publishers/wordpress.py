@@ -37,6 +37,7 @@ from ..errors import ConfigError
 from ..models import Article, Image, sha256
 from .base import (
     Check,
+    FetchedImage,
     ImageError,
     PartnerDown,
     PartnerEdited,
@@ -45,6 +46,7 @@ from .base import (
     PublishError,
     RemoteCopy,
     UnknownOutcome,
+    UploadedImage,
     capped_tags,
     slug_family,
 )
@@ -600,19 +602,30 @@ class WordPressMedia:
 
     def upload(self, image: Image, alt: str, caption: str) -> int:
         fetched = self.context.fetch_image(image.url)  # ImageError: the delivery fails with the reason
-        doing = "upload the featured image"
+        media = self.post(fetched, {"alt_text": alt, "caption": caption}, "the featured image")
+        self.context.media.put(image.url, str(media["id"]), str(media.get("source_url") or ""))
+        return int(media["id"])
+
+    def post(self, fetched: FetchedImage, data: dict[str, str], what: str) -> dict[str, Any]:
+        """One new media item; ImageError when WordPress refuses it or its answer is lost."""
+        doing = f"upload {what}"
         try:
             response = self.api.call("POST", "/media", doing, "media", expect=(201,),
                                   files={"file": (fetched.filename, fetched.data, fetched.content_type)},
-                                  data={"alt_text": alt, "caption": caption})
+                                  data=data)
         except UnknownOutcome as exc:
-            raise ImageError(f"{exc}: the upload of the featured image got no answer; it is tried again on "
+            raise ImageError(f"{exc}: the upload of {what} got no answer; it is tried again on "
                              "the next run (an unused copy may be left in the media library)") from None
+        except PartnerDown:
+            raise
+        except PublishError as exc:
+            error = ImageError(str(exc))
+            error.transient = exc.transient
+            raise error from None
         media = self.api.json(response, doing)
         if not isinstance(media, dict) or not isinstance(media.get("id"), int):
             raise ImageError(f"{self.api.name}: WordPress did not answer the upload with a media id")
-        self.context.media.put(image.url, str(media["id"]), str(media.get("source_url") or ""))
-        return int(media["id"])
+        return media
 
     # --- what we read back ------------------------------------------------------------------------
 
@@ -706,6 +719,15 @@ class Publisher(PublisherDefaults):
         return fixed, None
 
     # --- the Protocol --------------------------------------------------------------------------
+
+    def upload_image(self, image: FetchedImage) -> UploadedImage:
+        """A body image into the media library; the body points at the file WordPress serves."""
+        media = self.media.post(image, {}, f"the body image {image.filename}")
+        url = media.get("source_url")
+        if not isinstance(url, str) or not url:
+            raise ImageError(f"{self.name}: WordPress answered the upload of {image.filename} without its URL "
+                             "(an unused copy may be left in the media library)")
+        return UploadedImage(str(media["id"]), url)
 
     def create(self, article: Article, marker: str) -> RemoteCopy:
         """Create the post (image and terms first); UnknownOutcome when WordPress's answer was lost."""
