@@ -190,7 +190,9 @@ class Relocation:
         """The delivery's warning when some images could not be copied, else None."""
         if not self.failed:
             return None
-        named = "; ".join(f"{url} ({why})" for url, why in self.failed[:WARNING_NAMES])
+        # the reason names the image already when it is the fetcher's ("body image URL could not …")
+        named = "; ".join(why if url.split("?", 1)[0] in why else f"{url} ({why})"
+                          for url, why in self.failed[:WARNING_NAMES])
         more = len(self.failed) - WARNING_NAMES
         count = len(self.failed)
         return redact(f"{count} body image{'s' if count > 1 else ''} could not be copied into the media library "

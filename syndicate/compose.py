@@ -114,10 +114,11 @@ class Composer:
         image = self.rules.featured_image(entry, partner.id)
         slug = self.slugs.slug(entry, partner.id, ledger)
         images = self._body_images(entry, partner, may_upload)
-        inputs: list[object] = [entry.content_hash, self._partner_fingerprint(partner), self._template_fingerprint(partner),
-                  [(p.number, p.label, p.url) for p in series], sorted(link_map.items()),
-                  image.__dict__ if image else None, slug, verdict.license.spdx if verdict.license else None,
-                  verdict.permission.grant_evidence if verdict.permission else None, verdict.no_derivatives]
+        inputs: list[object] = [
+            entry.content_hash, self._partner_fingerprint(partner), self._template_fingerprint(partner),
+            [(p.number, p.label, p.url) for p in series], sorted(link_map.items()),
+            image.__dict__ if image else None, slug, verdict.license.spdx if verdict.license else None,
+            verdict.permission.grant_evidence if verdict.permission else None, verdict.no_derivatives]
         if images is not None:  # only then: the keys of partners that link to the originals stay as they were
             inputs.append(["images", images.fingerprint()])
         key = sha256(*inputs)

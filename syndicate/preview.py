@@ -68,9 +68,9 @@ def preview_text(entry: Entry, results: list[tuple[Decision, Article | None]], c
 def _body_images_lines(article: Article) -> list[str]:
     """For an ``images = "upload"`` partner: each body image, and whether a sync uploads it first."""
     images: Relocation | None = article.extra.get("body_images")
-    if images is None:
+    count = len(images.copies) + len(images.to_upload) + len(images.failed) if images is not None else 0
+    if images is None or not count:
         return []
-    count = len(images.copies) + len(images.to_upload) + len(images.failed)
     lines = [f"  body images: {count}" + (f", {len(images.to_upload)} to upload" if images.to_upload else "")]
     lines += [f"    upload: {url}" for url in images.to_upload]
     lines += [f"    in the media library: {url} → {copy}" for url, copy in images.copies]

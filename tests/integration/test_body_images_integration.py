@@ -242,9 +242,11 @@ admin_api_key = {{ env = "{SECRET_ENV}" }}
     images = ghost.root / "content" / "images"
 
     def media_count() -> int:
-        # Ghost lists no images in its API: its uploads are the files in its content folder (resized
-        # variants, made when first asked for, live under size/ and are not uploads)
-        return len([p for p in images.rglob("*") if p.is_file() and "size" not in p.relative_to(images).parts])
+        # Ghost lists no images in its API: its uploads are the files in its content folder (it keeps
+        # each upload's original beside it as NAME_o.EXT; resized variants, made when first asked for,
+        # live under size/: neither is an upload of its own)
+        return len([p for p in images.rglob("*") if p.is_file() and not p.stem.endswith("_o")
+                    and "size" not in p.relative_to(images).parts])
 
     def post() -> dict[str, Any]:
         (found,) = ghost.browse("posts", "formats=html&filter=status:[draft,published,scheduled,sent]")
