@@ -655,3 +655,22 @@ def test_partners_test_reports_a_missing_key(monkeypatch: pytest.MonkeyPatch, rs
     checks = h.publisher.test()
     assert [(c.ok, c.what) for c in checks] == [(False, "Admin API key")]
     assert f"environment variable {KEY_ENV} is not set" in checks[0].detail
+
+
+def test_a_body_image_is_uploaded_and_its_url_is_its_id(rsps: Any, h: Harness) -> None:
+    rsps.post(f"{API}/images/upload/", status=201, json={"images": [{"url": UPLOADED, "ref": "x"}]})
+    image = FetchedImage(url="https://cdn.example/a.png", data=PNG, content_type="image/png", filename="a.png")
+    uploaded = h.publisher.upload_image(image)
+    assert (uploaded.remote_id, uploaded.url) == (UPLOADED, UPLOADED)
+    assert h.fetched == []  # the stage fetched it: the publisher only uploads
+
+
+@pytest.mark.parametrize("answer", [{"status": 201, "json": {"images": []}},
+                                    {"status": 415, "json": {"errors": [{"type": "UnsupportedMediaTypeError"}]}},
+                                    {"body": requests.exceptions.ReadTimeout("timed out")}])
+def test_a_body_image_ghost_will_not_take_is_an_image_error(rsps: Any, h: Harness, answer: dict[str, Any]) -> None:
+    rsps.post(f"{API}/images/upload/", **answer)
+    image = FetchedImage(url="https://cdn.example/a.png", data=PNG, content_type="image/png", filename="a.png")
+    with pytest.raises(ImageError) as info:
+        h.publisher.upload_image(image)
+    assert not isinstance(info.value, UnknownOutcome)

@@ -793,3 +793,32 @@ def test_partners_test_says_what_it_cannot_tell(mocked: responses.RequestsMock) 
     assert publisher._canonical_check(dropped).detail.startswith("not honoured: WordPress does not keep canon")
     none = make_publisher(make_config())._canonical_check(None)
     assert none.warning and "WordPress core prints its own canonical, pointing at the copy" in none.detail
+
+
+# --- body images (images = "upload") --------------------------------------------------------------------
+
+def test_a_body_image_is_one_media_item_and_the_body_gets_its_file_url(mocked: responses.RequestsMock) -> None:
+    mocked.add(responses.POST, f"{API}/media", status=201,
+               json={"id": 41, "source_url": f"{SITE}/wp-content/uploads/2026/12/network.png"})
+    image = FetchedImage(url="https://cdn.example/network.png", data=PNG, content_type="image/png",
+                         filename="network.png")
+    uploaded = make_publisher().upload_image(image)
+    assert (uploaded.remote_id, uploaded.url) == ("41", f"{SITE}/wp-content/uploads/2026/12/network.png")
+    (call,) = calls_to(mocked, "POST", "/media")
+    body = call.request.body
+    assert isinstance(body, bytes) and b'filename="network.png"' in body and PNG in body
+
+
+@pytest.mark.parametrize("answer", [
+    {"status": 403, "json": _error(403, "rest_cannot_create", "Sorry, you are not allowed to upload media.")},
+    {"status": 201, "json": {"id": 41}},                       # no file URL: nothing to point the body at
+    {"body": requests.exceptions.ReadTimeout("read timed out")},  # a lost answer: never a lost post
+])
+def test_a_body_image_wordpress_will_not_take_is_an_image_error(mocked: responses.RequestsMock,
+                                                                  answer: dict[str, Any]) -> None:
+    mocked.add(responses.POST, f"{API}/media", **answer)
+    image = FetchedImage(url="https://cdn.example/a.png", data=PNG, content_type="image/png", filename="a.png")
+    with pytest.raises(ImageError) as exc:
+        make_publisher().upload_image(image)
+    assert not isinstance(exc.value, UnknownOutcome)
+    assert not calls_to(mocked, "POST", "/posts")
