@@ -13,9 +13,12 @@ from __future__ import annotations
 import json
 import logging
 import os
+import signal
 import struct
 import subprocess
 import sys
+import threading
+import time
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -56,6 +59,8 @@ class ImageServer:
     url: str
     files: dict[str, bytes]
     hits: list[str] = field(default_factory=list)
+    #: path → (set when it is asked for, waited on before it is answered)
+    gates: dict[str, tuple[threading.Event, threading.Event]] = field(default_factory=dict)
 
 
 @pytest.fixture()
@@ -63,10 +68,14 @@ def image_server() -> Iterator[ImageServer]:
     files = {"/small.png": png(30, 20, (30, 90, 200)), "/full.png": png(120, 80, (30, 90, 200)),
              "/same-bytes.png": png(30, 20, (30, 90, 200))}
     hits: list[str] = []
+    gates: dict[str, tuple[threading.Event, threading.Event]] = {}
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:  # noqa: N802 - http.server's name
             hits.append(self.path)
+            if self.path in gates:
+                gates[self.path][0].set()
+                gates[self.path][1].wait(30)
             data = files.get(self.path)
             if data is None:
                 self.send_error(404)
@@ -82,7 +91,7 @@ def image_server() -> Iterator[ImageServer]:
 
     server = LoopbackServer(Handler)
     try:
-        yield ImageServer(server.url, files, hits)
+        yield ImageServer(server.url, files, hits, gates)
     finally:
         server.close()
 
@@ -254,3 +263,48 @@ admin_api_key = {{ env = "{SECRET_ENV}" }}
 
     sync_and_check(run, image_server, media_count, lambda: post()["html"], lambda: post()["updated_at"],
                    f"{ghost.url}/content/images/")
+
+
+def test_a_kill_among_the_uploads_leaves_one_post_on_real_wordpress(wordpress: WordPressSite, image_server: ImageServer,
+                                                                    tmp_path: Path) -> None:
+    """kill -9 while the body's images are being copied (two uploaded, the third being fetched): no post
+    was created yet, and the next sync creates exactly one, reusing the two uploads (by URL and by bytes)."""
+    config = write_config(tmp_path / "site", image_server, f"""kind = "wordpress"
+url = "{wordpress.url}"
+username = "{wordpress.author_username}"
+password = {{ env = "{SECRET_ENV}" }}
+""")
+    run = Syndicate(config, wordpress.author_app_password)
+
+    def admin(path: str, **params: Any) -> requests.Response:
+        response = requests.get(f"{wordpress.url}/wp-json/wp/v2{path}", params=params, timeout=30,
+                                auth=(wordpress.username, wordpress.app_password))
+        assert response.status_code == 200, response.text
+        return response
+
+    def counts() -> tuple[int, int]:
+        posts = admin("/posts", status="publish,draft,pending,private,future", per_page=1).headers["X-WP-Total"]
+        return int(posts), int(admin("/media", per_page=1).headers["X-WP-Total"])
+
+    reached, release = threading.Event(), threading.Event()
+    image_server.gates["/same-bytes.png"] = (reached, release)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SYNDICATE")} | {
+        SECRET_ENV: wordpress.author_app_password}
+    command = [str(SYNDICATE)] if SYNDICATE.exists() else [sys.executable, "-m", "syndicate"]
+    process = subprocess.Popen([*command, "--config", str(config), "sync"], cwd=config.parent, env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        assert reached.wait(120), "the sync never asked for the third image"
+        time.sleep(0.2)
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait(10)
+    finally:
+        release.set()
+        if process.poll() is None:
+            process.kill()
+    del image_server.gates["/same-bytes.png"]
+    assert counts() == (0, 2)  # two images in the library, no post
+    result = run("sync")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "1 created" in result.stdout
+    assert counts() == (1, 2)  # one post; same-bytes.png reused small.png's upload, nothing uploaded twice
