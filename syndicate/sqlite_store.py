@@ -19,18 +19,12 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import MISSING, fields
+from dataclasses import fields
 from typing import Any
 
 import sqlalchemy.exc
 from sqlalchemy import (
-    Boolean,
-    Column,
-    Integer,
-    MetaData,
-    String,
     Table,
-    Text,
     create_engine,
     event,
     select,
@@ -42,69 +36,8 @@ from sqlalchemy.sql import Select
 from .errors import ConfigError, StoreError
 from .locking import StoreLock, sqlite_file
 from .models import Entry, from_iso, iso
-from .records import KEYS, OK, WITHDRAWN, Delivery, FeedState
-
-SCHEMA_VERSION = 2
-
-# What each schema version adds to the one before it, applied in order to an older store.
-_MIGRATIONS: dict[int, tuple[str, ...]] = {
-    2: ("ALTER TABLE feeds ADD COLUMN body_hash TEXT", "ALTER TABLE feeds ADD COLUMN parse_key TEXT"),
-}
-
-metadata = MetaData()
-
-meta = Table("meta", metadata, Column("key", String, primary_key=True), Column("value", Text))
-
-
-
-def _columns(record: type) -> list[Column[Any]]:
-    """The columns of a record's table, from its dataclass: the one declaration of its fields."""
-    keys = KEYS[record]
-    columns: list[Column[Any]] = []
-    for f in fields(record):
-        kind = Integer if f.type.startswith("int") else Boolean if f.type.startswith("bool") else Text
-        if f.name in keys:
-            columns.append(Column(f.name, String, primary_key=True))
-        elif f.default is None or f.default is MISSING:
-            columns.append(Column(f.name, kind))
-        else:
-            columns.append(Column(f.name, kind, nullable=False, default=f.default))
-    return columns
-
-
-feeds = Table("feeds", metadata, *_columns(FeedState))
-
-entries = Table(
-    "entries", metadata,
-    Column("source", String, primary_key=True),
-    Column("guid", String, primary_key=True),
-    Column("url", Text),
-    Column("content_hash", String),
-    Column("data", Text, nullable=False),
-    Column("first_seen", Text, nullable=False),
-    Column("last_seen", Text, nullable=False),
-    Column("current", Boolean, nullable=False, default=True),
-    Column("position", Integer, nullable=False, default=0),
-)
-
-series_parts = Table(
-    "series_parts", metadata,
-    Column("source", String, primary_key=True),
-    Column("series", String, primary_key=True),
-    Column("guid", String, primary_key=True),
-    Column("number", Integer, nullable=False),
-)
-
-deliveries = Table("deliveries", metadata, *_columns(Delivery))
-
-media = Table(
-    "media", metadata,
-    Column("partner", String, primary_key=True),
-    Column("source_url", Text, primary_key=True),
-    Column("remote_id", String),
-    Column("remote_url", Text),
-    Column("created_at", Text),
-)
+from .records import OK, WITHDRAWN, Delivery, FeedState
+from .schema import MIGRATIONS, SCHEMA_VERSION, deliveries, entries, feeds, media, meta, metadata, series_parts
 
 _FEED_FIELDS = tuple(f.name for f in fields(FeedState))
 _DELIVERY_FIELDS = tuple(f.name for f in fields(Delivery))
@@ -188,7 +121,7 @@ class SQLiteStore:
                 conn.execute(meta.insert().values(key="schema_version", value=str(SCHEMA_VERSION)))
             elif _check_version(row[0]) < SCHEMA_VERSION:
                 for version in range(int(row[0]) + 1, SCHEMA_VERSION + 1):
-                    for statement in _MIGRATIONS.get(version, ()):
+                    for statement in MIGRATIONS.get(version, ()):
                         conn.execute(text(statement))
                 conn.execute(meta.update().where(meta.c.key == "schema_version").values(value=str(SCHEMA_VERSION)))
 

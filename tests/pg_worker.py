@@ -31,7 +31,8 @@ def wait_until(start_at: float) -> None:
 
 def create_schema(conn: Connection) -> bool:
     """The store's tables and the claims table, and a schema version row; whether this call created them."""
-    from syndicate import postgres, store
+    from syndicate import postgres
+    from syndicate import schema as store
 
     created = not inspect(conn).has_table("meta")
     time.sleep(0.2)  # widen the window in which runs without the lock would collide

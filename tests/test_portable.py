@@ -17,7 +17,8 @@ from sqlalchemy import Boolean, Column, Integer, MetaData, String, Table, Text, 
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DataError
 
-from syndicate import portable, store
+from syndicate import portable
+from syndicate import schema as store
 
 from .conftest import PostgresDatabase
 

@@ -1,0 +1,77 @@
+"""The state store's schema: its tables (the ledger's and the feeds' built from records.py, the one
+declaration of their fields), its version, and what each version adds to the one before.
+
+SQLAlchemy Core, and nothing here is one engine's: the SQLite store uses it, and a PostgreSQL store
+can (``portable`` says where the engines differ).
+"""
+
+from __future__ import annotations
+
+from dataclasses import MISSING, fields
+from typing import Any
+
+from sqlalchemy import Boolean, Column, Integer, MetaData, String, Table, Text
+
+from .records import KEYS, Delivery, FeedState
+
+SCHEMA_VERSION = 2
+
+# What each schema version adds to the one before it, applied in order to an older store.
+MIGRATIONS: dict[int, tuple[str, ...]] = {
+    2: ("ALTER TABLE feeds ADD COLUMN body_hash TEXT", "ALTER TABLE feeds ADD COLUMN parse_key TEXT"),
+}
+
+metadata = MetaData()
+
+meta = Table("meta", metadata, Column("key", String, primary_key=True), Column("value", Text))
+
+
+
+def columns_of(record: type) -> list[Column[Any]]:
+    """The columns of a record's table, from its dataclass: the one declaration of its fields."""
+    keys = KEYS[record]
+    columns: list[Column[Any]] = []
+    for f in fields(record):
+        kind = Integer if f.type.startswith("int") else Boolean if f.type.startswith("bool") else Text
+        if f.name in keys:
+            columns.append(Column(f.name, String, primary_key=True))
+        elif f.default is None or f.default is MISSING:
+            columns.append(Column(f.name, kind))
+        else:
+            columns.append(Column(f.name, kind, nullable=False, default=f.default))
+    return columns
+
+
+feeds = Table("feeds", metadata, *columns_of(FeedState))
+
+entries = Table(
+    "entries", metadata,
+    Column("source", String, primary_key=True),
+    Column("guid", String, primary_key=True),
+    Column("url", Text),
+    Column("content_hash", String),
+    Column("data", Text, nullable=False),
+    Column("first_seen", Text, nullable=False),
+    Column("last_seen", Text, nullable=False),
+    Column("current", Boolean, nullable=False, default=True),
+    Column("position", Integer, nullable=False, default=0),
+)
+
+series_parts = Table(
+    "series_parts", metadata,
+    Column("source", String, primary_key=True),
+    Column("series", String, primary_key=True),
+    Column("guid", String, primary_key=True),
+    Column("number", Integer, nullable=False),
+)
+
+deliveries = Table("deliveries", metadata, *columns_of(Delivery))
+
+media = Table(
+    "media", metadata,
+    Column("partner", String, primary_key=True),
+    Column("source_url", Text, primary_key=True),
+    Column("remote_id", String),
+    Column("remote_url", Text),
+    Column("created_at", Text),
+)
