@@ -46,8 +46,8 @@ class Catalog:
                        if e.guid not in known and any(c.casefold() == wanted for c in e.categories)]
                 new.sort(key=lambda e: (e.when or self.now, e.guid))
                 numbered = {e.guid: n for n, e in enumerate(new, start=max(known.values(), default=0) + 1)}
-                self.store.add_series_parts(sid, series.name, numbered)
-                numbers[(sid, series.name)] = {**known, **numbered}
+                # Another run may have numbered some of them first: the stored numbers stand.
+                numbers[(sid, series.name)] = {**known, **self.store.add_series_parts(sid, series.name, numbered)}
         return numbers
 
     def series_of(self, entry: Entry) -> list[tuple[str, dict[str, int]]]:

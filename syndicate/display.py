@@ -93,6 +93,7 @@ def show_sync(report: RunReport, verbosity: int) -> None:
     notes: list[tuple[str, str]] = [(f"feed {f.source}: {f.error}", "red") for f in failed]
     notes += [(f"warning: {w}", "yellow") for w in report.warnings]
     notes += [(f"error: {e}", "red") for e in report.errors + report.config_errors]
+    notes += [(report.held, "yellow")] if report.held else []
     notes += [(f"{pid}: the copies are in {where} (open the .html files in a browser)", "")
               for pid, where in report.locations.items()]
     if not is_terminal():

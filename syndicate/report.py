@@ -83,6 +83,16 @@ class RunReport:
     #: partner id → where its copies can be opened (a files partner's folder), when it wrote any.
     locations: dict[str, str] = field(default_factory=dict)
     dry_run: bool = False
+    #: What other runs sharing the store held, so this run left it (PostgreSQL): feed and partner ids.
+    held_feeds: list[str] = field(default_factory=list)
+    held_partners: list[str] = field(default_factory=list)
+
+    @property
+    def held(self) -> str | None:
+        """``held by another run: 2 feeds, 1 partner`` (None when no other run held anything)."""
+        parts = [f"{len(ids)} {name}{'s' if len(ids) != 1 else ''}"
+                 for ids, name in ((self.held_feeds, "feed"), (self.held_partners, "partner")) if ids]
+        return f"held by another run: {', '.join(parts)}" if parts else None
 
     @property
     def failed_feeds(self) -> list[FeedOutcome]:

@@ -1,7 +1,8 @@
 """The state store's schema: its tables (the ledger's and the feeds' built from records.py, the one
 declaration of their fields), its version, and what each version adds to the one before.
 
-SQLAlchemy Core, and nothing here is one engine's: the SQLite store uses it, and a PostgreSQL store
+Key columns are ``portable.sortable_text`` (code-point order on both engines: ``status`` lists rows in
+one order whatever the store). SQLAlchemy Core, and nothing here is one engine's: the SQLite store uses it, and a PostgreSQL store
 can (``portable`` says where the engines differ).
 """
 
@@ -12,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import Boolean, Column, Integer, MetaData, String, Table, Text
 
+from .portable import sortable_text
 from .records import KEYS, Delivery, FeedState
 
 SCHEMA_VERSION = 2
@@ -23,7 +25,7 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
 
 metadata = MetaData()
 
-meta = Table("meta", metadata, Column("key", String, primary_key=True), Column("value", Text))
+meta = Table("meta", metadata, Column("key", sortable_text(), primary_key=True), Column("value", Text))
 
 
 
@@ -34,7 +36,7 @@ def columns_of(record: type) -> list[Column[Any]]:
     for f in fields(record):
         kind = Integer if f.type.startswith("int") else Boolean if f.type.startswith("bool") else Text
         if f.name in keys:
-            columns.append(Column(f.name, String, primary_key=True))
+            columns.append(Column(f.name, sortable_text(), primary_key=True))
         elif f.default is None or f.default is MISSING:
             columns.append(Column(f.name, kind))
         else:
@@ -46,8 +48,8 @@ feeds = Table("feeds", metadata, *columns_of(FeedState))
 
 entries = Table(
     "entries", metadata,
-    Column("source", String, primary_key=True),
-    Column("guid", String, primary_key=True),
+    Column("source", sortable_text(), primary_key=True),
+    Column("guid", sortable_text(), primary_key=True),
     Column("url", Text),
     Column("content_hash", String),
     Column("data", Text, nullable=False),
@@ -59,9 +61,9 @@ entries = Table(
 
 series_parts = Table(
     "series_parts", metadata,
-    Column("source", String, primary_key=True),
-    Column("series", String, primary_key=True),
-    Column("guid", String, primary_key=True),
+    Column("source", sortable_text(), primary_key=True),
+    Column("series", sortable_text(), primary_key=True),
+    Column("guid", sortable_text(), primary_key=True),
     Column("number", Integer, nullable=False),
 )
 
@@ -69,8 +71,8 @@ deliveries = Table("deliveries", metadata, *columns_of(Delivery))
 
 media = Table(
     "media", metadata,
-    Column("partner", String, primary_key=True),
-    Column("source_url", Text, primary_key=True),
+    Column("partner", sortable_text(), primary_key=True),
+    Column("source_url", sortable_text(), primary_key=True),
     Column("remote_id", String),
     Column("remote_url", Text),
     Column("created_at", Text),

@@ -18,6 +18,7 @@ from typing import Protocol
 
 from .models import Entry
 from .records import FAILED, HELD, INTENT, OK, PENDING, WITHDRAWN, Delivery, FeedState  # noqa: F401 (re-exported)
+from .sql_store import Taken
 
 
 class Store(Protocol):
@@ -43,10 +44,20 @@ class Store(Protocol):
         spelling of its URL is the same lock) and must die with its holder (kill -9 included)."""
 
     def close(self) -> None:
-        """Write what waits to be written, release the lock and the connections."""
+        """Write what waits to be written, release the lock, the claims and the connections."""
+
+    def take(self, feeds: list[str], partners: list[str]) -> Taken:
+        """Take, for this run, those of ``feeds`` and ``partners`` no other run holds (after ``lock``):
+        everything with a single-run lock (SQLite); with a shared server (PostgreSQL), what is free,
+        each held until ``close``, dying with its holder."""
 
     def transaction(self) -> contextlib.AbstractContextManager[object]:
         """One transaction; nested calls join the outer one."""
+
+    def batch(self) -> contextlib.AbstractContextManager[object]:
+        """Writes that may commit together at the end of the block, which makes remote calls: one
+        transaction where holding one open is harmless (SQLite, one writer), none where it is not
+        (a server shared by several runs ends a transaction left idle)."""
 
     # feeds and entries
     def feed_states(self) -> dict[str, FeedState]:
@@ -69,8 +80,9 @@ class Store(Protocol):
     def series_numbers(self, source: str, series: str) -> dict[str, int]:
         """guid → part number for one series."""
 
-    def add_series_parts(self, source: str, series: str, numbered: dict[str, int]) -> None:
-        """Record the numbers of newly seen parts (a part keeps its number for ever)."""
+    def add_series_parts(self, source: str, series: str, numbered: dict[str, int]) -> dict[str, int]:
+        """Record the numbers of newly seen parts (a part keeps its number for ever); returns the
+        numbers as stored (a run that numbered a part first wins)."""
 
     # the ledger
     def deliveries(self, partners: list[str] | None = None) -> list[Delivery]:
@@ -124,10 +136,18 @@ class ReadOnlyStore:
         if self.inner is not None:
             self.inner.close()
 
+    def take(self, feeds: list[str], partners: list[str]) -> Taken:
+        """A run that changes nothing takes everything (and holds nothing)."""
+        return Taken(feeds=list(feeds), partners=list(partners))
+
     @contextlib.contextmanager
     def transaction(self) -> Iterator[object]:
         """Nothing to commit."""
         yield None
+
+    def batch(self) -> contextlib.AbstractContextManager[object]:
+        """Nothing to commit."""
+        return self.transaction()
 
     def feed_states(self) -> dict[str, FeedState]:
         """The stored states."""
@@ -152,8 +172,9 @@ class ReadOnlyStore:
         """The stored numbers."""
         return self.inner.series_numbers(source, series) if self.inner is not None else {}
 
-    def add_series_parts(self, source: str, series: str, numbered: dict[str, int]) -> None:
-        """Dropped."""
+    def add_series_parts(self, source: str, series: str, numbered: dict[str, int]) -> dict[str, int]:
+        """Dropped (the numbers it would have given)."""
+        return dict(numbered)
 
     def deliveries(self, partners: list[str] | None = None) -> list[Delivery]:
         """The stored rows."""
@@ -192,13 +213,22 @@ class ReadOnlyStore:
         """Dropped."""
 
 
-def open_store(url: str, *, readonly: bool, clock: Callable[[], dt.datetime] | None = None) -> Store:
+def open_store(url: str, *, readonly: bool, clock: Callable[[], dt.datetime] | None = None,
+               password: str | None = None, lease_seconds: float = 60) -> Store:
     """The store a URL names. ``readonly``: a ``ReadOnlyStore`` over it (over nothing when a SQLite
     file does not exist yet); else the store itself, to be ``lock``-ed before it is used. ``clock``:
-    the run's (the times the store writes, e.g. when a row was updated)."""
+    the run's (the times the store writes, e.g. when a row was updated). ``password`` and
+    ``lease_seconds``: a PostgreSQL store's (``[state]``)."""
+    from .config import is_postgres_url
     from .locking import sqlite_file
     from .sqlite_store import SQLiteStore
 
+    if is_postgres_url(url):
+        from .pg_store import PostgresStore
+
+        server = PostgresStore(url, readonly=readonly, password=password, lease_seconds=lease_seconds,
+                               **({"clock": clock} if clock is not None else {}))
+        return ReadOnlyStore(server) if readonly else server
     if readonly:
         path = sqlite_file(url)
         if path is not None and not path.exists():

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from syndicate.config import load_config
 from syndicate.pipeline import Pipeline
-from syndicate.sqlite_store import SCHEMA_VERSION
+from syndicate.schema import SCHEMA_VERSION
 from syndicate.sqlite_store import SQLiteStore as Store
 
 from .conftest import REPO

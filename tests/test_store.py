@@ -72,16 +72,20 @@ def test_inside_a_transaction_a_lazy_put_is_part_of_it(tmp_path: Path) -> None:
 # what every Store kind promises (store.Store): run here on SQLite; a new kind adds its factory
 
 
-def _sqlite(tmp_path: Path) -> Any:
-    return Store(f"sqlite:///{tmp_path / 'state.db'}")
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_kind(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
 
 
-STORE_KINDS = {"sqlite": _sqlite}
+@pytest.fixture()
+def store_factory(store_kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> Any:
+    """Opens the test's store (a fresh one of its kind), as many times as asked: the same database."""
+    if store_kind == "sqlite":
+        return lambda: Store(f"sqlite:///{tmp_path / 'state.db'}")
+    from syndicate.pg_store import PostgresStore
 
-
-@pytest.fixture(params=sorted(STORE_KINDS))
-def store_factory(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
-    return lambda: STORE_KINDS[request.param](tmp_path)
+    db = request.getfixturevalue("postgres")
+    return lambda: PostgresStore(db.url, password=db.password, lease_seconds=10)
 
 
 def test_a_store_keeps_every_kind_of_record(store_factory: Any) -> None:
@@ -116,8 +120,12 @@ def test_a_store_keeps_every_kind_of_record(store_factory: Any) -> None:
         again.close()
 
 
-def test_a_store_has_one_writer_at_a_time(store_factory: Any) -> None:
+def test_a_store_has_one_writer_at_a_time(store_factory: Any, store_kind: str) -> None:
+    """SQLite: one writing run at a time (the second exits 75). PostgreSQL splits the work instead."""
     from syndicate.errors import LockedError
+
+    if store_kind != "sqlite":
+        pytest.skip("a shared server has no single-run lock: test_runs_sharing_a_store_split_the_work")
 
     first, second = store_factory(), store_factory()
     first.lock()
@@ -146,3 +154,40 @@ def test_a_read_only_store_reads_through_and_writes_nothing(store_factory: Any) 
         assert readonly.get_meta("k") is None
     finally:
         readonly.close()
+
+
+def test_runs_sharing_a_store_split_the_work(store_factory: Any, store_kind: str) -> None:
+    """What one run takes no other run gets until it closes; SQLite's locked run takes everything."""
+    first, second = store_factory(), store_factory()
+    first.lock()
+    try:
+        taken = first.take(["a", "b"], ["mag"])
+        assert (taken.feeds, taken.partners) == (["a", "b"], ["mag"])
+        if store_kind == "sqlite":
+            return  # the second cannot even lock (above)
+        second.lock()
+        other = second.take(["a", "b", "c"], ["mag", "wp"])
+        assert (other.feeds, other.partners) == (["c"], ["wp"])
+        assert (other.held_feeds, other.held_partners) == (["a", "b"], ["mag"])
+    finally:
+        first.close()
+    try:
+        again = second.take(["a"], ["mag"])
+        assert (again.feeds, again.partners) == (["a"], ["mag"])  # released with the first run
+    finally:
+        second.close()
+
+
+def test_series_numbers_given_first_stand(store_factory: Any) -> None:
+    """Two runs numbering one part: the first number stands, and the second run is told it."""
+    store = store_factory()
+    store.lock()
+    try:
+        assert store.add_series_parts("blog", "s", {"a": 1, "b": 2}) == {"a": 1, "b": 2}
+        assert store.add_series_parts("blog", "s", {"b": 5, "c": 3}) == {"b": 2, "c": 3}
+        assert store.series_numbers("blog", "s") == {"a": 1, "b": 2, "c": 3}
+        store.put_media("mag", "https://img/1.png", "7", "https://mag/7.png")
+        store.put_media("mag", "https://img/1.png", "8", "https://mag/8.png")  # one upsert, replaced
+        assert store.media("mag", "https://img/1.png") == ("8", "https://mag/8.png")
+    finally:
+        store.close()

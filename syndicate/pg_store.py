@@ -1,0 +1,101 @@
+"""The PostgreSQL state store: the shared SQL store (sql_store.py) on a server several hosts share.
+
+What is PostgreSQL's own here (postgres.py has the primitives):
+
+* the engine: psycopg 3, the password in the connect arguments, keepalives scaled to the lease;
+* no single-run lock: a run *takes* the feeds and partners no other run holds (``take``, with
+  ``postgres.Claims``: a session advisory lock and a lease each) and leaves the others;
+* every ledger write of a partner is fenced on this run's claim of it, so a write cannot land after
+  another run took the partner over (``ClaimLost``, exit 1), and is committed at once (no write
+  waits for a later transaction, no transaction stays open across a remote call: the server ends
+  one left idle for a lease);
+* a server that goes away mid-run is ``StoreUnavailable``: one line, exit 1, the transaction rolled
+  back, so nothing is half-recorded.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+from collections.abc import Callable
+
+import sqlalchemy.exc
+from sqlalchemy.engine import Connection
+
+from . import postgres
+from .errors import ConfigError, StoreError
+from .records import Delivery
+from .sql_store import SQLStore, Taken, _db_message, system_clock
+
+
+class PostgresStore(SQLStore):
+    """The ledger and feed state in a PostgreSQL database (see ``store.Store``)."""
+
+    def __init__(self, url: str, *, readonly: bool = False, clock: Callable[[], dt.datetime] = system_clock,
+                 password: str | None = None, lease_seconds: float = 60) -> None:
+        super().__init__(url, readonly=readonly, clock=clock)
+        try:
+            self.engine = postgres.create_engine(url, password=password, lease_seconds=lease_seconds)
+        except (ValueError, ImportError) as exc:
+            raise ConfigError(f"state.url: {exc}") from None
+        self.lease_seconds = lease_seconds
+        self._claims: postgres.Claims | None = None
+        self._partner_claims: dict[str, postgres.Claim] = {}
+
+    def _where(self) -> str:
+        return f"(PostgreSQL at {postgres.describe(self.url)})"
+
+    def _failure(self, exc: sqlalchemy.exc.DBAPIError) -> Exception:
+        if postgres.is_gone(exc):
+            return postgres.unavailable(exc, self.url)
+        return StoreError(f"state store {self._where()}: {_db_message(exc)}")
+
+    @staticmethod
+    def _migrate_in(conn: Connection) -> None:
+        SQLStore._migrate_in(conn)
+        postgres.claims_metadata.create_all(conn)  # the leases of the runs' claims
+
+    def lock(self, wait: bool = False) -> None:
+        """No single-run lock: runs share the work (``take``). The schema is made ready here, once,
+        under the schema's advisory lock."""
+        self._ready()
+
+    def take(self, feeds: list[str], partners: list[str]) -> Taken:
+        """Claim those of ``feeds`` and ``partners`` that no other run holds (held until ``close``).
+
+        A claim dies with this run's claims connection (kill -9 included) or, if that connection
+        goes silent, within ``lease_seconds``."""
+        self._ready()
+        if self._claims is None:
+            self._claims = postgres.Claims(self.engine, lease_seconds=self.lease_seconds)
+        got = self._claims.take_many([f"feed:{f}" for f in feeds] + [f"partner:{p}" for p in partners])
+        for pid in partners:
+            if f"partner:{pid}" in got:
+                self._partner_claims[pid] = got[f"partner:{pid}"]
+        return Taken(feeds=[f for f in feeds if f"feed:{f}" in got],
+                     partners=[p for p in partners if f"partner:{p}" in got],
+                     held_feeds=[f for f in feeds if f"feed:{f}" not in got],
+                     held_partners=[p for p in partners if f"partner:{p}" not in got])
+
+    def put(self, delivery: Delivery, *, durable: bool = True) -> None:
+        """Insert or replace a ledger row, committed at once and fenced on this run's claim of its
+        partner (ClaimLost when another run took the partner over)."""
+        claim = self._partner_claims.get(delivery.partner)
+        with self.transaction() as conn:
+            if claim is not None:
+                claim.fence(conn)
+            super().put(delivery)
+
+    def batch(self) -> contextlib.AbstractContextManager[object]:
+        """No transaction across the block's remote calls: each write commits as it is made."""
+        return contextlib.nullcontext()
+
+    def close(self) -> None:
+        """Write what waits, close the connections, then give the claims back (with their session)."""
+        try:
+            super().close()
+        finally:
+            if self._claims is not None:
+                self._claims.close()
+                self._claims = None
+            self._partner_claims.clear()
