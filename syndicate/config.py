@@ -11,7 +11,9 @@ from __future__ import annotations
 import datetime as dt
 import importlib
 import os
+import re
 import stat
+import string
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
@@ -72,10 +74,25 @@ def packaged_templates() -> Path:
     return inside if (inside / "default").is_dir() else here.parent / "templates"
 
 
-class Model(BaseModel):
-    """Frozen, strict-about-keys base for every config object."""
+#: Sane bounds for the config's numbers: a value past them is a typo or an attack, never a wish, and
+#: every duration stays far inside what ``datetime``/``timedelta`` and the fetch watchdog can hold.
+MAX_EMBARGO_DAYS = 36_500            # a century
+MAX_NETWORK_SECONDS = 3_600          # one read or one whole download: an hour is already absurd
+MAX_FEED_BYTES = 1_000_000_000       # the parse workers' address space is 1 GB
+MAX_GIVE_UP_HOURS = 24 * 365 * 10    # ten years of retries
+MAX_RETRY_WAIT_SECONDS = 86_400      # a day of waiting out 429/503 in one run
+#: How deeply arrays and tables may nest in a config file (ours nest three levels; tomllib recurses).
+MAX_NESTING = 32
 
-    model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
+# Control characters in a config string are never meant: they forge output lines, and a NUL in a
+# path or an environment variable name makes the OS calls raise.
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f]")
+
+
+class Model(BaseModel):
+    """Frozen, strict-about-keys base for every config object; numbers are finite (no inf/nan)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True, allow_inf_nan=False)
 
 
 class Secret(Model):
@@ -104,8 +121,11 @@ class Secret(Model):
             path = Path(self.base_dir, self.file or "")
             try:
                 info = path.stat()
-            except OSError as exc:
-                raise ConfigError(f"{self.key}: cannot read secret file {path}: {exc.strerror}") from None
+            except (OSError, ValueError) as exc:
+                raise ConfigError(f"{self.key}: cannot read secret file {path}: "
+                                  f"{getattr(exc, 'strerror', None) or exc}") from None
+            if not stat.S_ISREG(info.st_mode):  # a directory cannot be read, a FIFO would block the run
+                raise ConfigError(f"{self.key}: secret file {path} is not a regular file")
             # Like netrc's security check: a secret file others can read is refused, not used.
             if info.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
                 raise ConfigError(
@@ -114,7 +134,12 @@ class Secret(Model):
                 )
             if hasattr(os, "getuid") and info.st_uid != os.getuid():
                 raise ConfigError(f"{self.key}: secret file {path} is not owned by the user running syndicate")
-            value = path.read_text(encoding="utf-8").strip()
+            try:
+                value = path.read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise ConfigError(f"{self.key}: cannot read secret file {path}: {exc.strerror}") from None
+            except UnicodeDecodeError:
+                raise ConfigError(f"{self.key}: secret file {path} is not UTF-8 text") from None
             if not value:
                 raise ConfigError(f"{self.key}: secret file {path} is empty")
         redact.register(value)
@@ -184,9 +209,9 @@ def _prepare_state(raw: dict[str, Any], base_dir: Path) -> list[str]:
 
 
 class NetworkConfig(Model):
-    timeout: float = Field(default=10, gt=0)
-    deadline: float = Field(default=30, gt=0)
-    max_bytes: int = Field(default=10_000_000, gt=0)
+    timeout: float = Field(default=10, gt=0, le=MAX_NETWORK_SECONDS)
+    deadline: float = Field(default=30, gt=0, le=MAX_NETWORK_SECONDS)
+    max_bytes: int = Field(default=10_000_000, gt=0, le=MAX_FEED_BYTES)
     concurrency: int = Field(default=8, ge=1, le=64)
     allow_private: bool = False
 
@@ -199,9 +224,9 @@ class RewriteConfig(Model):
 class DeliveryConfig(Model):
     """How long a failing delivery keeps being retried before it is marked failed."""
 
-    give_up_after_hours: float = Field(default=72, gt=0)
+    give_up_after_hours: float = Field(default=72, gt=0, le=MAX_GIVE_UP_HOURS)
     #: Upper bound on the time one run spends waiting out 429/503 and backoff for one partner.
-    max_retry_seconds: float = Field(default=120, ge=0)
+    max_retry_seconds: float = Field(default=120, ge=0, le=MAX_RETRY_WAIT_SECONDS)
 
 
 class SeriesConfig(Model):
@@ -215,11 +240,11 @@ class SourceConfig(Model):
     id: str = Field(default="", exclude=True)
     name: str
     site_url: HttpURL
-    feed: str
+    feed: str = Field(min_length=1)  # a URL or a path; empty would name the config's own folder
     aliases: tuple[str, ...] = ()
     author: str | None = None
     license: str = "permission"
-    embargo_days: int = Field(default=0, ge=0)
+    embargo_days: int = Field(default=0, ge=0, le=MAX_EMBARGO_DAYS)
     exclude_categories: tuple[str, ...] = ()
     series: tuple[SeriesConfig, ...] = ()
 
@@ -263,7 +288,7 @@ class GrantConfig(Model):
     source: str
     partner: str
     evidence: str
-    embargo_days: int = Field(default=0, ge=0)
+    embargo_days: int = Field(default=0, ge=0, le=MAX_EMBARGO_DAYS)
     expires: dt.date | None = None
     exclude_categories: tuple[str, ...] = ()
     include_categories: tuple[str, ...] = ()
@@ -354,6 +379,51 @@ def _errors(exc: ValidationError, prefix: tuple[str | int, ...] = ()) -> list[st
     return lines
 
 
+def label_problem(label: str) -> str | None:
+    """Why a series label template is refused, or None when it is fine.
+
+    Labels are ``str.format`` templates filled with ``n`` and ``title`` only: ``{title.x}`` or
+    ``{n[0]}`` would raise at render time (or, worse, read attributes of Python objects), so any
+    field other than a plain ``{n}`` or ``{title}`` (a format spec such as ``{n:02d}`` is fine) is refused."""
+    hint = "may only use {n} and {title} (write {{ and }} for a literal brace)"
+    try:
+        fields = list(string.Formatter().parse(label))
+    except ValueError:
+        return hint
+    for _text, name, spec, _conversion in fields:
+        if name is None:
+            continue
+        if name not in ("n", "title") or "{" in (spec or ""):
+            return hint
+    try:
+        label.format(n=1, title="t")
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError):
+        return hint + ": the format spec does not fit"
+    return None
+
+
+def _shape_problems(data: Any) -> list[str]:
+    """Nesting deeper than any config needs, and control characters in strings, by key.
+
+    Walked iteratively: a hostile file must not make the check itself recurse."""
+    problems: list[str] = []
+    stack: list[tuple[str, Any, int]] = [("", data, 0)]
+    while stack:
+        key, value, depth = stack.pop()
+        if depth > MAX_NESTING:
+            problems.append(f"{key.split('[')[0]}: nested more than {MAX_NESTING} levels deep")
+            continue
+        if isinstance(value, dict):
+            stack.extend((f"{key}.{k}" if key else str(k), v, depth + 1) for k, v in value.items())
+            if any(_CONTROL.search(str(k)) for k in value):
+                problems.append(f"{key or '(top level)'}: a key name contains a control character")
+        elif isinstance(value, list):
+            stack.extend((f"{key}[{i}]", v, depth + 1) for i, v in enumerate(value))
+        elif isinstance(value, str) and _CONTROL.search(value):
+            problems.append(f"{key}: must not contain control characters")
+    return sorted(set(problems))
+
+
 def _prepare_secrets(raw: dict[str, Any], model: type[PartnerConfig], pid: str, base_dir: Path) -> list[str]:
     """Check each secret field is a reference and tag it with its key; return problems."""
     problems = []
@@ -374,6 +444,9 @@ def _prepare_secrets(raw: dict[str, Any], model: type[PartnerConfig], pid: str, 
 
 def parse_config(data: dict[str, Any], path: Path) -> Config:
     """Validate a parsed TOML document; raise ConfigError listing every problem found."""
+    shape = _shape_problems(data)
+    if shape:  # checked first: what follows may not be able to look at such values safely
+        raise ConfigError(f"{path}: invalid config\n" + "\n".join(f"  {p}" for p in shape))
     problems: list[str] = []
     raw = dict(data)
     sources_raw = raw.get("sources", {})
@@ -436,15 +509,34 @@ def parse_config(data: dict[str, Any], path: Path) -> Config:
                 if series.name in seen:
                     problems.append(f"sources.{sid}.series[{j}].name: series {series.name!r} is defined twice")
                 seen.add(series.name)
-                try:
-                    series.label.format(n=1, title="t")
-                except (KeyError, IndexError, ValueError):
-                    problems.append(f"sources.{sid}.series[{j}].label: may only use {{n}} and {{title}}")
+                problem = label_problem(series.label)
+                if problem:
+                    problems.append(f"sources.{sid}.series[{j}].label: {problem}")
 
     if problems:
         raise ConfigError(f"{path}: invalid config\n" + "\n".join(f"  {p}" for p in problems))
     assert config is not None
     return config.model_copy(update={"partners": partners})
+
+
+_OPENERS = re.compile(r"(?:[\[{]\s*){%d}" % MAX_NESTING)
+_ASSIGNMENT = re.compile(r"^\s*([A-Za-z0-9_.\-\"' ]+?)\s*=", re.M)
+_TABLE = re.compile(r"^\s*\[+\s*([A-Za-z0-9_.\-\"' ]+?)\s*\]+", re.M)
+
+
+def _too_deep(text: str) -> str:
+    """The message for a file too deeply nested to parse, naming the key when it can be found."""
+    found = _OPENERS.search(text)
+    if found is None:
+        return f"nested more than {MAX_NESTING} levels deep"
+    before = text[:found.start()]
+    line = before.count("\n") + 1
+    keys = list(_ASSIGNMENT.finditer(before))
+    tables = list(_TABLE.finditer(before))
+    key = keys[-1].group(1).strip() if keys else "(top level)"
+    if tables and (not keys or tables[-1].start() < keys[-1].start()):
+        key = f"{tables[-1].group(1).strip()}.{key}" if keys else tables[-1].group(1).strip()
+    return f"{key}: nested more than {MAX_NESTING} levels deep (line {line})"
 
 
 def default_config_path() -> Path:
@@ -466,4 +558,6 @@ def load_config(path: Path | str | None = None) -> Config:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    except RecursionError:  # tomllib recurses once per nested array or inline table
+        raise ConfigError(f"{path}: {_too_deep(text)}") from None
     return parse_config(data, path)

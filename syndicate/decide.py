@@ -15,6 +15,7 @@ import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from . import dates
 from .config import Config, GrantConfig, OverrideConfig, PartnerConfig, SourceConfig
 from .licenses import License, license_from_url, parse_license
 from .models import Entry, Image, Permission
@@ -181,7 +182,7 @@ class Rules:
         days = max(source.embargo_days, grant.embargo_days if grant is not None else 0)
         when = entry.when or first_seen
         if days and when is not None:
-            not_before = when + dt.timedelta(days=days)
+            not_before = dates.add(when, days=days)  # saturates: an entry dated 9999-12-31 stays embargoed
             if now < not_before:
                 return Verdict(False, f"embargo: not before {not_before:%Y-%m-%d %H:%M} UTC", not_before=not_before,
                                permission=permission, revokes=False)

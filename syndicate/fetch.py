@@ -52,7 +52,9 @@ import urllib3
 import urllib3.connection
 import urllib3.connectionpool
 import urllib3.exceptions
+import urllib3.response
 import urllib3.util
+import urllib3.util.response
 import urllib3.util.ssl_
 
 from . import urls
@@ -336,8 +338,9 @@ def _shown(url: str) -> str:
 
 def _printable(text: str) -> str:
     """Text from the network made safe for a one-line message: no control characters, bounded."""
-    cleaned = "".join(c if c.isprintable() else "?" for c in text)
-    return cleaned if len(cleaned) <= 200 else cleaned[:199] + "…"
+    from .redact import shorten  # masked before it is cut: a cut secret escapes the mask
+
+    return shorten("".join(c if c.isprintable() else "?" for c in text), 200)
 
 
 def _megabytes(size: int) -> str:
@@ -520,11 +523,55 @@ def _open_pinned_socket(conn: urllib3.connection.HTTPConnection) -> socket.socke
     ) from last_error
 
 
+class _MalformedHeaders(urllib3.exceptions.HTTPError):
+    """The response's header block could not be parsed whole (a bare CR, a line without a colon…)."""
+
+
+#: The warnings urllib3 logs about a response's header block, then carries on regardless.
+_HEADER_WARNINGS = ("Failed to parse headers", "Received response with both Content-Length and Transfer-Encoding")
+
+
+def _drop_header_warning(record: logging.LogRecord) -> bool:
+    """urllib3 logs a header block it cannot parse as a warning, with a traceback and the full URL
+    (query string and its tokens included), even under ``-q``, then goes on with the headers it
+    could read. Our connections refuse such a response instead (``_checked_response``), so the
+    warning is dropped here and the feed gets one line of its own."""
+    return not (isinstance(record.msg, str) and record.msg.startswith(_HEADER_WARNINGS))
+
+
+for _name in ("urllib3.connection", "urllib3.response"):
+    logging.getLogger(_name).addFilter(_drop_header_warning)
+
+
+def _checked_response(response: urllib3.response.HTTPResponse) -> urllib3.response.HTTPResponse:
+    """The response, unless http.client left part of its header block unparsed.
+
+    A header block http.client cannot parse whole is cut short where it stopped: the headers after
+    a bare CR (Content-Length, Content-Encoding…) are silently lost, and the body is then read by
+    other rules than the server meant. Such a response is refused, not guessed at."""
+    original = getattr(response, "_original_response", None)
+    message = getattr(original, "msg", None)
+    if isinstance(message, http.client.HTTPMessage):
+        try:
+            urllib3.util.response.assert_header_parsing(message)
+        except urllib3.exceptions.HeaderParsingError:
+            response.close()
+            raise _MalformedHeaders("malformed response headers (a bare CR, or a line that is not a header)") from None
+    if "Content-Length" in response.headers and "Transfer-Encoding" in response.headers:
+        # Two framings for one body is how responses are smuggled; RFC 9112 says to treat it as an error.
+        response.close()
+        raise _MalformedHeaders("malformed response headers (both Content-Length and Transfer-Encoding)")
+    return response
+
+
 class _PinnedHTTPConnection(urllib3.connection.HTTPConnection):
     """An HTTP connection to the pre-checked addresses; Host header from the hostname."""
 
     def _new_conn(self) -> socket.socket:
         return _open_pinned_socket(self)
+
+    def getresponse(self) -> urllib3.response.HTTPResponse:  # type: ignore[override]
+        return _checked_response(super().getresponse())
 
 
 class _PinnedHTTPSConnection(urllib3.connection.HTTPSConnection):
@@ -532,6 +579,9 @@ class _PinnedHTTPSConnection(urllib3.connection.HTTPSConnection):
 
     def _new_conn(self) -> socket.socket:
         return _open_pinned_socket(self)
+
+    def getresponse(self) -> urllib3.response.HTTPResponse:  # type: ignore[override]
+        return _checked_response(super().getresponse())
 
 
 def _watch_reused(conn: urllib3.connection.HTTPConnection) -> urllib3.connection.HTTPConnection:
@@ -859,6 +909,9 @@ class Fetcher:
             return Timeout(f"timed out after {self.timeout:g} s (no data)", url=target.shown)
         if isinstance(error, urllib3.exceptions.DecodeError):
             return ConnectionFailed("body could not be decompressed", url=target.shown)
+        malformed = next((e for e in chain if isinstance(e, _MalformedHeaders)), None)
+        if malformed is not None:
+            return ConnectionFailed(f"{malformed} from {where}", url=target.shown)
         tls = next((e for e in chain if isinstance(e, (ssl.SSLError, ssl.CertificateError))), None)
         if tls is not None:
             reason = getattr(tls, "verify_message", None) or getattr(tls, "reason", None) or type(tls).__name__

@@ -1,4 +1,10 @@
-"""Logging: readable text or JSON lines on stderr, every line passed through ``redact``."""
+"""Logging: readable text or JSON lines on stderr, every line passed through ``redact``.
+
+One record is one line: a message carries feed text (a guid, a title, a server's words), and a
+newline or an ESC sequence in it would forge log lines of its own (``ERROR syndicate: …``) or
+repaint the terminal. Both formatters show such characters as escapes (``text.printable``); a
+traceback's lines are each made printable and indented, so none of them can pass for a record.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +13,7 @@ import logging
 import sys
 import time
 
-from .redact import redact
+from .redact import mask_queries, redact
 from .text import printable
 
 
@@ -15,7 +21,9 @@ class RedactingFilter(logging.Filter):
     """Masks secrets in every record, its arguments and its traceback."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        record.msg = printable(redact(record.getMessage()))  # one record, one line: a feed cannot forge another
+        record.msg = redact(record.getMessage())
+        if record.name.startswith(("urllib3", "requests")):  # their lines quote whole URLs, tokens and all
+            record.msg = mask_queries(record.msg)
         record.args = None
         if record.exc_info and record.exc_info[1] is not None:
             record.exc_text = redact(logging.Formatter().formatException(record.exc_info))
@@ -23,14 +31,34 @@ class RedactingFilter(logging.Filter):
         return True
 
 
+def _traceback_of(record: logging.LogRecord, formatter: logging.Formatter) -> str | None:
+    """The record's traceback text (redacted by the filter when it had one), or None."""
+    if record.exc_info and not record.exc_text:
+        record.exc_text = redact(formatter.formatException(record.exc_info))
+    return record.exc_text or None
+
+
+class TextFormatter(logging.Formatter):
+    """``LEVEL logger: message``, one line; a traceback follows as indented, printable lines."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = f"{record.levelname} {printable(record.name)}: {printable(record.getMessage())}"
+        trace = _traceback_of(record, self)
+        if trace:
+            line += "".join("\n  " + printable(part) for part in trace.splitlines())
+        return line
+
+
 class JSONFormatter(logging.Formatter):
-    """One JSON object a line: time, level, logger, message."""
+    """One JSON object a line: time, level, logger, message (C1 controls and bidi marks escaped too,
+    which ``json.dumps`` alone leaves raw)."""
 
     def format(self, record: logging.LogRecord) -> str:
         data = {"time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(record.created)), "level": record.levelname.lower(),
-                "logger": record.name, "message": record.getMessage()}
-        if record.exc_text:
-            data["traceback"] = record.exc_text
+                "logger": printable(record.name), "message": printable(record.getMessage())}
+        trace = _traceback_of(record, self)
+        if trace:
+            data["traceback"] = "\n".join(printable(part) for part in trace.splitlines())
         return json.dumps(data, ensure_ascii=False)
 
 
@@ -44,7 +72,7 @@ def setup(verbosity: int, log_format: str) -> None:
     if log_format == "json":
         handler.setFormatter(JSONFormatter())
     else:
-        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+        handler.setFormatter(TextFormatter())
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)

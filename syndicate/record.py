@@ -13,7 +13,7 @@ import datetime as dt
 import hashlib
 import json
 
-from . import __version__
+from . import __version__, dates
 from .config import Config, PartnerConfig, packaged_templates
 from .models import from_iso, iso, sha256
 from .plan import Ledger, Planned
@@ -92,9 +92,8 @@ class Steady:
             if planned.verdict is not None and planned.verdict.not_before is not None:
                 due = min(due, planned.verdict.not_before)
         for grant in self.config.grants:
-            # (a grant that never ends, 9999-12-31, has no day after it to come due)
-            if grant.partner == partner.id and grant.expires is not None and grant.expires < dt.date.max:
-                expiry = dt.datetime.combine(grant.expires + dt.timedelta(days=1), dt.time(), dt.timezone.utc)
+            if grant.partner == partner.id and grant.expires is not None:
+                expiry = dates.start_of_day_after(grant.expires)  # saturates at 9999-12-31
                 if expiry > self.now:
                     due = min(due, expiry)
         counts = report.counts()

@@ -14,10 +14,10 @@ from urllib.parse import parse_qs, urlsplit
 
 import jwt
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
 import requests
 import responses
+from hypothesis import given
+from hypothesis import strategies as st
 
 from syndicate.errors import ConfigError
 from syndicate.models import Article, Image

@@ -42,6 +42,30 @@ class ImageError(PublishError):
     """The featured image could not be fetched or uploaded; the delivery fails and is retried next run."""
 
 
+#: At most this many of an entry's categories become tags on a partner. Each new tag costs the partner
+#: a request or two (WordPress: a lookup and a create) and stays in its taxonomy for good, so a feed
+#: must not be able to make a partner create hundreds from one post. 15 is where WordPress.com stops
+#: listing a post in its Reader (more than 15 tags and categories together reads as tag spam), and
+#: far above what honest feeds carry (a handful a post).
+MAX_TAGS_PER_ENTRY = 15
+
+
+def capped_tags(article: Article) -> tuple[tuple[str, ...], str | None]:
+    """The article's first ``MAX_TAGS_PER_ENTRY`` distinct tags (whitespace folded, case-insensitive),
+    and a warning for the run's report when there were more."""
+    distinct: dict[str, str] = {}
+    for tag in article.tags:
+        name = " ".join(tag.split())
+        if name:
+            distinct.setdefault(name.casefold(), name)
+    names = tuple(distinct.values())
+    if len(names) <= MAX_TAGS_PER_ENTRY:
+        return names, None
+    return names[:MAX_TAGS_PER_ENTRY], (
+        f"{article.canonical_url or article.title} has {len(names)} tags: only the first {MAX_TAGS_PER_ENTRY} "
+        "were sent (each new tag is created on the partner)")
+
+
 @dataclass(frozen=True)
 class RemoteCopy:
     """A copy as the partner reports it."""

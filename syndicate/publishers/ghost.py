@@ -19,6 +19,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import html as html_lib
 import re
 import threading
@@ -44,6 +45,7 @@ from .base import (
     PublishError,
     RemoteCopy,
     UnknownOutcome,
+    capped_tags,
 )
 from .http import CMSClient, preload
 
@@ -372,7 +374,7 @@ class Publisher(PublisherDefaults):
     def _tags(self, article: Article, marker: str) -> list[dict[str, str]]:
         """The article's tags by name, then our internal tags; Ghost matches names by slug, so no case twins."""
         names: dict[str, str] = {}
-        for name in (*article.tags, SYNDICATED_TAG, self._marker_tag(marker)):
+        for name in (*capped_tags(article)[0], SYNDICATED_TAG, self._marker_tag(marker)):
             name = " ".join(name.split())
             if name and name.casefold() not in names:
                 names[name.casefold()] = name
@@ -426,13 +428,15 @@ class Publisher(PublisherDefaults):
         post = {**self._fields(article, marker), "slug": article.slug,
                 "status": "published" if article.status == "publish" else "draft"}
         body = self._request("POST", "/posts/?source=html&formats=html", json={"posts": [post]}, expect=(201,))
-        return self._created(body)
+        return self._created(body, article)
 
-    def _created(self, body: Any) -> RemoteCopy:
+    def _created(self, body: Any, article: Article) -> RemoteCopy:
         try:
-            return self._copy(body["posts"][0])
+            copy = self._copy(body["posts"][0])
         except (KeyError, IndexError, TypeError):
             raise UnknownOutcome(f"{self.config.id}: Ghost answered the write without the post") from None
+        warning = capped_tags(article)[1]
+        return dataclasses.replace(copy, warnings=(warning,)) if warning else copy
 
     def update(self, remote_id: str, article: Article, marker: str, expected_hash: str | None,
                force: bool = False) -> RemoteCopy:
@@ -455,7 +459,7 @@ class Publisher(PublisherDefaults):
             except UnknownOutcome:
                 return self._after_lost_write(remote_id, sent_at)
             if body and body.get("posts"):
-                return self._created(body)
+                return self._created(body, article)
             # 409 UPDATE_COLLISION: someone saved the post after our read; decide again on a fresh read.
         raise PublishError(f"{self.config.id}: the copy {remote_id} kept changing while we updated it; "
                            f"it is tried again next run")

@@ -45,6 +45,7 @@ from .base import (
     PublishError,
     RemoteCopy,
     UnknownOutcome,
+    capped_tags,
     slug_family,
 )
 from .http import CMSClient, preload
@@ -336,8 +337,9 @@ def _error_of(response: requests.Response) -> tuple[str | None, str, dict[str, A
     code = code if isinstance(code, str) else None
     message = message if isinstance(message, str) else ""
     data = data if isinstance(data, dict) else {}
-    # The server's words are untrusted text: one line, bounded, no markup.
-    message = re.sub(r"<[^>]*>", "", " ".join(message.split()))[:MESSAGE_LIMIT]
+    # The server's words are untrusted text: one line, bounded, no markup; masked before any of that
+    # (a proxy may echo our credentials back, and a cut or a collapsed space would hide them from the mask).
+    message = redact.shorten(re.sub(r"<[^>]*>", "", " ".join(redact.redact(message).split())), MESSAGE_LIMIT)
     return code, message, data
 
 
@@ -421,7 +423,7 @@ class WordPressAPI:
                         "the Authorization header) or the user lacks edit_posts [rest_invalid_param]")
             extra = ""
             if isinstance(details, dict) and details:
-                extra = " (" + "; ".join(f"{k}: {v}" for k, v in details.items())[:MESSAGE_LIMIT] + ")"
+                extra = " (" + redact.shorten("; ".join(f"{k}: {v}" for k, v in details.items()), MESSAGE_LIMIT) + ")"
             return f"WordPress refused to {doing}: {message or 'HTTP 400'}{extra} [{code or 'HTTP 400'}]"
         return f"HTTP {status} while trying to {doing}" + (f": {message} [{code}]" if message else "")
 
@@ -639,7 +641,7 @@ class Publisher(PublisherDefaults):
             "title": html.escape(article.title, quote=False),  # plain text: WordPress takes HTML here
             "content": body + "\n" + marker_comment(marker),
             "excerpt": encode_brackets(html.escape(article.excerpt, quote=False)),
-            "tags": self.terms.ids("tags", article.tags, "tag"),
+            "tags": self.terms.ids("tags", capped_tags(article)[0], "tag"),
         }
         if self.config.categories:
             ours = self.terms.ids("categories", self.config.categories, "category")
@@ -670,7 +672,7 @@ class Publisher(PublisherDefaults):
 
     def _checked(self, post: dict[str, Any], article: Article, fields: dict[str, Any]) -> RemoteCopy:
         """The copy after a write, with what WordPress silently dropped either repaired or reported."""
-        warnings: list[str] = []
+        warnings = [w for w in [capped_tags(article)[1]] if w]
         if fields_hash(post) is None:  # a write's answer is in context=edit; read it back if not
             try:
                 post = self.api.get_post(str(post["id"])) or post
@@ -855,7 +857,7 @@ class Publisher(PublisherDefaults):
     def _version_check(self) -> Check:
         """The WordPress version the site discloses: its feed's generator (the REST index has none)."""
         try:
-            response = self.client.request("GET", self.config.url + "/?feed=rss2", expect=(200,))
+            response = self.api.client.request("GET", self.config.url + "/?feed=rss2", expect=(200,))
         except PublishError as exc:
             return Check(True, "WordPress version", f"unknown: could not read the site's feed ({exc})")
         version = generator_version(response.text)

@@ -59,11 +59,7 @@ KNOWN_URL_HOLES = {
 }
 #: Holes the fuzz finds in another branch's files that no landed change closes yet: reported as
 #: warnings, and pinned by a strict xfail test below so that the fix removes them from here.
-KNOWN_OTHER_HOLES = {
-    "feedparser-encoding-crash": "feeds.parse_bytes lets feedparser's UnicodeDecodeError/ValueError escape "
-                                 "for a mangled encoding declaration (<?xml encoding=\"\\x80tf-8\"?>) instead "
-                                 "of a ParseError (for the inputs branch: feeds.py)",
-}
+KNOWN_OTHER_HOLES: dict[str, str] = {}
 _reported: set[str] = set()
 
 
@@ -220,14 +216,6 @@ def items(draw: st.DrawFn) -> list[Item]:
 # --- the invariants --------------------------------------------------------------------------------
 
 
-def _feedparser_encoding_crash(exc: BaseException) -> bool:
-    """Was this raised by feedparser's encoding detection (feedparser/encodings.py)?"""
-    trace = exc.__traceback__
-    while trace is not None and trace.tb_next is not None:
-        trace = trace.tb_next
-    return trace is not None and trace.tb_frame.f_code.co_filename.endswith(os.path.join("feedparser", "encodings.py"))
-
-
 def _delivered_through_the_stages(data: bytes) -> list[tuple[Entry, dict[str, str]]]:
     """Every entry of the feed with what each partner is sent; raises only what escapes a stage."""
     delivery = _delivery()
@@ -237,8 +225,6 @@ def _delivered_through_the_stages(data: bytes) -> list[tuple[Entry, dict[str, st
         return []  # a refused feed: nothing of it goes out
     except ValueError as exc:
         if "Invalid IPv6 URL" in str(exc) and known_hole("bracket-host-crash", repr(data[-400:])):
-            return []
-        if _feedparser_encoding_crash(exc) and known_hole("feedparser-encoding-crash", repr(data[:120])):
             return []
         raise
     out = []
@@ -380,10 +366,9 @@ def test_no_exception_escapes_and_nothing_outside_the_allowlist(data: bytes) -> 
         assert not problems, f"entry {entry.guid!r}: {problems}"
 
 
-@pytest.mark.xfail(strict=True, reason="issue 14, for the inputs branch: " + KNOWN_OTHER_HOLES[
-    "feedparser-encoding-crash"])
 @pytest.mark.parametrize("declaration", [b"\x80tf-8", b"\x00tf-8"])
 def test_a_mangled_encoding_declaration_is_a_parse_error_not_a_crash(declaration: bytes) -> None:
+    """feedparser's encoding detection raised UnicodeDecodeError/ValueError out of parse_bytes."""
     data = rss([Item(guid="g", content="<p>x</p>")]).replace(b'encoding="utf-8"', b'encoding="' + declaration + b'"')
     try:
         _delivery().entries(data)

@@ -54,6 +54,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
+
 @dataclass(frozen=True)
 class WordPressRelease:
     """One WordPress release line the suite runs against, and where its files come from."""
