@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import time
 from collections.abc import Callable
 
 import sqlalchemy.exc
@@ -41,6 +42,7 @@ class PostgresStore(SQLStore):
         self.lease_seconds = lease_seconds
         self._claims: postgres.Claims | None = None
         self._partner_claims: dict[str, postgres.Claim] = {}
+        self._feeds_elsewhere: list[str] = []  # claim names of the feeds other runs were reading
 
     def _where(self) -> str:
         return f"(PostgreSQL at {postgres.describe(self.url)})"
@@ -72,10 +74,30 @@ class PostgresStore(SQLStore):
         for pid in partners:
             if f"partner:{pid}" in got:
                 self._partner_claims[pid] = got[f"partner:{pid}"]
+        self._feeds_elsewhere += [f"feed:{f}" for f in feeds if f"feed:{f}" not in got]
         return Taken(feeds=[f for f in feeds if f"feed:{f}" in got],
                      partners=[p for p in partners if f"partner:{p}" in got],
                      held_feeds=[f for f in feeds if f"feed:{f}" not in got],
                      held_partners=[p for p in partners if f"partner:{p}" not in got])
+
+    def feeds_recorded(self) -> None:
+        """This run's feeds are recorded: give them back, then wait (within one lease) until the
+        feeds other runs are reading are given back too, so the partners' pushes see their entries.
+
+        A feed is free again when its lock can be had: it is taken and given back at once (this run
+        does not read it). A run that died reading one lets go of it with its session."""
+        if self._claims is None:
+            return
+        self._claims.release(*[c for c in self._claims.held if c.name.startswith("feed:")])
+        deadline = time.monotonic() + self.lease_seconds
+        while self._feeds_elsewhere:
+            got = self._claims.take_many(self._feeds_elsewhere)
+            self._claims.release(*got.values())
+            self._feeds_elsewhere = [name for name in self._feeds_elsewhere if name not in got]
+            if not self._feeds_elsewhere or time.monotonic() >= deadline:
+                break
+            time.sleep(0.1)
+        self._feeds_elsewhere = []
 
     def put(self, delivery: Delivery, *, durable: bool = True) -> None:
         """Insert or replace a ledger row, committed at once and fenced on this run's claim of its

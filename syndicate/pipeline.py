@@ -169,11 +169,13 @@ class Pipeline:
         self.report.held_feeds = feeds.held_feeds
         self.read_every_feed = not feeds.held_feeds
         self.fetch(feeds.feeds)
-        # Partners are taken once this run's feeds are recorded: their pushes use the entries in the
-        # ledger now, whichever run read them.
-        partners = self.store.take([], self.partner_ids)
-        self.report.held_partners = partners.held_partners
-        for pid in partners.partners:
+        self.store.feeds_recorded()
+        for pid in self.partner_ids:
+            # One partner at a time, once the feeds are recorded: a run sharing the store takes the
+            # next partner no other run holds, and pushes the entries in the ledger now.
+            if not self.store.take([], [pid]).partners:
+                self.report.held_partners.append(pid)
+                continue
             partner = self.config.partners[pid]
             publisher = self.publisher(pid)
             try:

@@ -184,6 +184,9 @@ class SQLStore:
         """Everything: a store with a single-run lock (after ``lock``) shares its work with no one."""
         return Taken(feeds=list(feeds), partners=list(partners))
 
+    def feeds_recorded(self) -> None:
+        """Nothing to give back or wait for: no other run shares the work."""
+
     def batch(self) -> contextlib.AbstractContextManager[object]:
         """Writes that may commit together at the end of the block (a pass of pushes that needs no
         durable intent). Here one transaction; a kind that must not hold one across the block's

@@ -54,6 +54,10 @@ class Store(Protocol):
     def transaction(self) -> contextlib.AbstractContextManager[object]:
         """One transaction; nested calls join the outer one."""
 
+    def feeds_recorded(self) -> None:
+        """This run's feeds are read and recorded: give them back to other runs, and wait (bounded)
+        for the feeds other runs are reading, so the pushes that follow see their entries."""
+
     def batch(self) -> contextlib.AbstractContextManager[object]:
         """Writes that may commit together at the end of the block, which makes remote calls: one
         transaction where holding one open is harmless (SQLite, one writer), none where it is not
@@ -144,6 +148,9 @@ class ReadOnlyStore:
     def transaction(self) -> Iterator[object]:
         """Nothing to commit."""
         yield None
+
+    def feeds_recorded(self) -> None:
+        """Nothing held."""
 
     def batch(self) -> contextlib.AbstractContextManager[object]:
         """Nothing to commit."""
