@@ -74,6 +74,13 @@ trap stop_preinstalls EXIT
 set +e
 .venv/bin/python -m pytest "$@"
 status=$?
+if [ "$status" -eq 0 ] && [ "${SYNDICATE_REQUIRE_POSTGRES:-}" = 1 ] && [ "$#" -eq 0 ]; then
+  # The pipeline and delivery tests again, on a PostgreSQL state store (tests/conftest.py's example).
+  phase "pytest again on the PostgreSQL store"
+  SYNDICATE_TEST_STORE=postgresql .venv/bin/python -m pytest -m "not integration" \
+    tests/test_pipeline.py tests/test_delivery.py
+  status=$?
+fi
 set -e
 phase "pytest finished (exit $status)"
 if [ "$status" -eq 5 ]; then
