@@ -2,8 +2,9 @@
 
 This module is the pure half of ``syndicate audit``: given the page a partner serves for one copy and
 what that copy must show (``Credits``, built from the ledger and the config), it lists the problems a
-reader or a search engine would meet. Fetching the page and choosing which copies to look at happen
-at the edge; nothing here does I/O.
+reader or a search engine would meet; ``credits_for`` derives what a copy must show from its ledger row,
+its stored entry and the config, with the render stage's own code. Fetching the pages and choosing which
+copies to look at happen at the edge (``auditor``); nothing here does I/O.
 
 What counts, as SPEC.md's "Audit" says:
 - the byline's link to the original, in any spelling of the original URL (scheme, ``www.``, a host
@@ -19,11 +20,18 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 from selectolax.lexbor import LexborHTMLParser
 
-from .licenses import License
+from .licenses import License, parse_license
 from .urls import SiteIdentity, url_key
+
+if TYPE_CHECKING:
+    from .config import Config
+    from .decide import Rules, Verdict
+    from .models import Entry
+    from .records import Delivery
 
 #: Parameters a partner's CMS adds to outbound links (Ghost's ``?ref=<site>``), ignored when comparing.
 OUTBOUND_PARAMS = ("ref",)
@@ -90,8 +98,7 @@ def page_problems(page: str, credits: Credits) -> list[str]:
         if not (shown and linked):
             problems.append("image credit missing")
 
-    canonicals = [node.attributes.get("href") or "" for node in tree.css("link[rel]")
-                  if "canonical" in re.split(r"\s+", (node.attributes.get("rel") or "").lower())]
+    canonicals = canonical_links(tree)
     if not canonicals:
         problems.append("canonical link missing")
     else:
@@ -99,3 +106,56 @@ def page_problems(page: str, credits: Credits) -> list[str]:
         if elsewhere:
             problems.append(f"canonical points at {elsewhere[0]}, not the original")
     return problems
+
+
+def canonical_links(page: str | LexborHTMLParser) -> list[str]:
+    """The ``href`` of every ``<link rel="canonical">`` of a page, in document order (a page may have several:
+    WordPress core prints its own beside a plugin's)."""
+    tree = LexborHTMLParser(page) if isinstance(page, str) else page
+    return [node.attributes.get("href") or "" for node in tree.css("link[rel]")
+            if "canonical" in re.split(r"\s+", (node.attributes.get("rel") or "").lower())]
+
+
+def _pushed_verdict(entry: Entry, delivery: Delivery, config: Config, rules: Rules) -> Verdict:
+    """The permission the copy went out under, as the ledger records it (``Permission.describe``), with
+    the licence the config and the entry name: what ``render.footer`` made the copy's licence line from.
+
+    Today's verdict is not used: an expired grant or a revoked permission changes nothing on a live
+    copy until a sync updates or withdraws it, and the audit checks the copy as it stands."""
+    from .decide import Verdict
+    from .models import Permission
+
+    license, _ = rules.license_of(config.sources[entry.source], entry)
+    recorded = delivery.permission or ""
+    evidence = None
+    if recorded.startswith("licence "):
+        license = parse_license(recorded.removeprefix("licence ")) or license
+    elif recorded.startswith("grant: "):
+        evidence = recorded.removeprefix("grant: ")
+    permission = Permission(grant_evidence=evidence, license_spdx=license.spdx if license else None)
+    return Verdict(True, permission=permission, license=license)
+
+
+def credits_for(entry: Entry, delivery: Delivery, config: Config, rules: Rules) -> Credits:
+    """What the copy of ``entry`` that ``delivery`` records must show, from the same functions that
+    rendered it: the byline's URL (``article_context``), the licence line (``footer``) and the featured
+    image's credit (``Rules.featured_image`` → ``credit_line``)."""
+    from .render import credit_line, footer, web_href
+
+    source = config.sources[entry.source]
+    partner = config.partners[delivery.partner]
+    line = footer(_pushed_verdict(entry, delivery, config, rules), partner)
+    credit = credit_line(rules.featured_image(entry, partner.id))
+    credit_words = (credit["credit"] or credit["note"]) if credit else None
+    # The template links the credit's words only when there are some and the URL is a web URL.
+    credit_url = credit["credit_url"] if credit and credit["credit"] else None
+    return Credits(
+        original_url=web_href(entry.url) or source.site_url,  # the byline falls back to the site
+        site_url=source.site_url,
+        aliases=tuple(source.aliases),
+        strip_params=tuple(config.rewrite.strip_params),
+        permission_sentence=line["text"] if line["kind"] == "permission" else None,
+        license=line["license"],
+        image_credit=credit_words,
+        image_credit_url=credit_url,
+    )

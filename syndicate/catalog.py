@@ -8,9 +8,11 @@ by guid and by URL here, loaded once per run when first asked for.
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace
 
 from .config import Config
 from .decide import Rules
+from .identity import KnownPost
 from .models import Entry
 from .report import FeedOutcome
 from .store import Store
@@ -29,6 +31,7 @@ class Catalog:
         self._known: dict[str, dict[str, Entry]] | None = None
         self._by_guid: dict[str, dict[str, Entry]] = {}
         self._by_url: dict[str, dict[str, str]] = {}
+        self._guids: dict[str, dict[str, list[str]]] = {}
         self.series: dict[tuple[str, str], dict[str, int]] = self._number_series()
 
     def entries(self) -> list[Seen]:
@@ -98,16 +101,34 @@ class Catalog:
             self._by_url[source] = index
         return self._by_url[source]
 
+    def guids_of(self, entry: Entry) -> tuple[str, ...]:
+        """Every guid the entry has been known by (oldest first), its key and its guid now among them."""
+        if entry.source not in self._guids:
+            self._guids[entry.source] = self.store.entry_guids(entry.source)
+        known = self._guids[entry.source].get(entry.guid, [])
+        return tuple(dict.fromkeys([entry.guid, *known, entry.current_guid]))
+
+    def names(self, spelling: str, entry: Entry) -> bool:
+        """Does ``spelling`` (a URL in any spelling, or any guid the entry has had) name this entry?"""
+        return any(self.rules.matches(spelling, replace(entry, guid=guid)) for guid in self.guids_of(entry))
+
     def find(self, spelling: str) -> Entry | None:
-        """The entry named by ``spelling`` (its guid or its URL in any spelling): a current one first."""
+        """The entry named by ``spelling`` (any guid it had, or its URL in any spelling): a current one first."""
         for entry, _ in self.entries():
-            if self.rules.matches(spelling, entry):
+            if self.names(spelling, entry):
                 return entry
         for sid in self.source_ids:
             for entry in self.store.all_entries(sid):
-                if self.rules.matches(spelling, entry):
+                if self.names(spelling, entry):
                     return entry
         return None
+
+
+def known_posts(store: Store, source: str) -> list[KnownPost]:
+    """What the store knows of every post of ``source``, for the identity stage."""
+    guids = store.entry_guids(source)
+    return [KnownPost(e.guid, tuple(guids.get(e.guid) or [e.current_guid]), e.url, e.title, e.published)
+            for e in store.all_entries(source)]
 
 
 def _current(store: Store, source_ids: list[str], outcomes: list[FeedOutcome],

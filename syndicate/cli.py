@@ -167,6 +167,17 @@ def withdraw(ctx: Context, entry: str, partners: tuple[str, ...], delete: bool) 
     sys.exit(_run(lambda: run_withdraw(ctx.config(), entry, partners=partners, delete=delete)))
 
 
+@cli.command()
+@click.option("--partner", "partners", multiple=True, metavar="ID", help="Only this partner (repeatable).")
+@click.option("--json", "as_json", is_flag=True, help="A JSON array, one object per copy.")
+@pass_ctx
+def audit(ctx: Context, partners: tuple[str, ...], as_json: bool) -> None:
+    """Fetch every live copy as the public sees it and check that it still credits the author."""
+    from .commands import run_audit
+
+    sys.exit(_run(lambda: run_audit(ctx.config(), partners=partners, as_json=as_json, verbosity=ctx.verbosity)))
+
+
 @cli.group()
 def partners() -> None:
     """Partner tools."""

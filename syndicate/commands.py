@@ -149,10 +149,16 @@ def run_status(config: Config, *, partners: Iterable[str], as_json: bool) -> int
     try:
         rows = store.deliveries(wanted or None)
         feeds = store.feed_states()
+        known = {source: store.entry_guids(source) for source in {d.source for d in rows}}
     finally:
         store.close()
     if as_json:
-        display.show_json([d.as_json() for d in rows])
+        objects = []
+        for d in rows:
+            # The guids the copy's entry has been known by, oldest first; "guid" is the one it has now.
+            guids = known[d.source].get(d.guid) or [d.guid]
+            objects.append(d.as_json() | {"guid": guids[-1], "guids": guids})
+        display.show_json(objects)
     else:
         display.show_status(rows, feeds)
     return 0
@@ -174,6 +180,34 @@ def run_withdraw(config: Config, spelling: str, *, partners: Iterable[str], dele
         store.close()
     display.show_lines(f"{pid}: {outcome}" for pid, outcome in results)
     return 1 if any(outcome.startswith("failed") for _, outcome in results) else 0
+
+
+# --- audit ------------------------------------------------------------------------------------------
+
+
+def run_audit(config: Config, *, partners: Iterable[str], as_json: bool, verbosity: int) -> int:
+    """``syndicate audit``: exit 1 when a public copy fails to credit the author (or cannot be read)."""
+    import contextlib
+
+    from .auditor import Auditor
+
+    wanted = list(partners)
+    for pid in wanted:
+        if pid not in config.partners:
+            raise UsageError(f"unknown partner {pid!r} (known: {', '.join(config.partners) or 'none'})")
+    store = open_store(config.state_url, readonly=True, **_server(config))  # changes no state, takes no lock
+    try:
+        show_bars = display.is_terminal() and verbosity >= 0 and sys.stderr.isatty() and not as_json
+        progress = display.RichProgress() if show_bars else None
+        with progress if progress is not None else contextlib.nullcontext():
+            results = Auditor(config, store, wanted or list(config.partners), progress).audit()
+    finally:
+        store.close()
+    if as_json:
+        display.show_json([r.as_json() for r in results])
+    else:
+        display.show_audit(results, verbosity)
+    return 0 if all(r.credits_author for r in results) else 1
 
 
 # --- partners test -----------------------------------------------------------------------------------

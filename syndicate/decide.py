@@ -63,19 +63,36 @@ class Rules:
         self.sites = {
             sid: SiteIdentity(s.site_url, s.aliases, config.rewrite.strip_params) for sid, s in config.sources.items()
         }
+        #: source → the number of its site: sources whose hosts meet (directly or through another) share one.
+        self.site_groups: dict[str, int] = {}
+        for n, sid in enumerate(self.sites):
+            meets = {self.site_groups[other] for other in self.site_groups
+                     if self.sites[other].hosts & self.sites[sid].hosts}
+            group = min(meets, default=n)
+            for other, g in self.site_groups.items():
+                if g in meets:
+                    self.site_groups[other] = group
+            self.site_groups[sid] = group
         self._overrides: dict[str, list[OverrideConfig]] = {}
         for override in config.overrides:
             self._overrides.setdefault(override.source, []).append(override)
 
     # --- overrides -----------------------------------------------------------------------------
 
+    def post_key(self, source: str, url: str) -> tuple[int, str] | None:
+        """A post's key across the sources of one site (sources whose site_url/aliases share a host):
+        (the site's number, the URL's path and query), or None for a URL off the source's site."""
+        site = self.sites[source]
+        key = site.key(url)
+        return (self.site_groups[source], key[len(site.host):]) if key is not None else None
+
     def matches(self, override_entry: str, entry: Entry) -> bool:
         """Does an override's ``entry`` (an original URL in any spelling, or a guid) name this entry?"""
-        if override_entry == entry.guid:
+        if override_entry in (entry.guid, entry.current_guid):  # its key, or the guid its feed gives now
             return True
         site = self.sites[entry.source]
         want = site.key(override_entry) or url_key(override_entry, self.config.rewrite.strip_params)
-        for candidate in (entry.url, entry.guid):
+        for candidate in (entry.url, entry.guid, entry.current_guid):
             if candidate and (site.key(candidate) or url_key(candidate, self.config.rewrite.strip_params)) == want:
                 return True
         return False

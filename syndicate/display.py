@@ -22,6 +22,8 @@ if TYPE_CHECKING:
     from rich.console import Console
     from rich.text import Text
 
+    from .auditor import CopyAudit
+
 COUNT_NAMES = ("created", "updated", "unchanged", "skipped", "waiting", "held", "withdrawn", "failed")
 _ACTION_STYLE = {"create": "green", "update": "green", "unchanged": "dim", "skip": "red", "wait": "yellow",
                  "held": "yellow", "withdraw": "magenta", "withdrawn": "dim"}
@@ -92,6 +94,13 @@ def show_sync(report: RunReport, verbosity: int) -> None:
     failed = report.failed_feeds
     notes: list[tuple[str, str]] = [(f"feed {f.source}: {f.error}", "red") for f in failed]
     notes += [(f"warning: {w}", "yellow") for w in report.warnings]
+    if report.identity_changes:  # never silent: the same copies, under the names the feeds give now
+        changes = report.identity_changes
+        notes.append((f"identity: {len(changes)} known {'post is' if len(changes) == 1 else 'posts are'} named by "
+                      f"another guid now (their copies kept, nothing created)"
+                      + ("" if verbosity > 0 else "; -v lists them"), "cyan"))
+        if verbosity > 0:
+            notes += [(f"identity: {c.line()}", "cyan") for c in changes]
     notes += [(f"error: {e}", "red") for e in report.errors + report.config_errors]
     notes += [(report.held, "yellow")] if report.held else []
     notes += [(f"{pid}: the copies are in {where} (open the .html files in a browser)", "")
@@ -179,6 +188,32 @@ def show_status(rows: list[Delivery], feeds: dict[str, FeedState]) -> None:
     out.print(table if rows else "Nothing republished yet.")
     for line in feed_lines:
         out.print(text(line, "red"))
+
+
+def show_audit(results: list[CopyAudit], verbosity: int) -> None:
+    """``audit``'s results: one line per copy off a terminal, a table on one; ``-q``: only the copies
+    that fail."""
+    shown = [r for r in results if verbosity >= 0 or not r.credits_author]
+
+    def outcome(r: CopyAudit) -> str:
+        if r.status == "not public":
+            return f"not public ({r.remote_status or 'unknown status'})"
+        return "ok" if r.status == "ok" else f"{r.status}: " + "; ".join(r.problems)
+
+    if not is_terminal():
+        for r in shown:
+            print(printable(f"{r.partner}  {r.url or '-'}  {r.entry or '-'}  {outcome(r)}"))
+        return
+    from rich.table import Table
+
+    table = Table()
+    for column in ("partner", "copy", "original", "audit"):
+        table.add_column(column, overflow="fold")
+    for r in shown:
+        style = {"ok": "green", "not public": "dim"}.get(r.status, "red")
+        table.add_row(text(r.partner), text(r.url or "-"), text(r.entry or "-"), text(outcome(r), style))
+    out = console()
+    out.print(table if results else "No live copies to audit.")
 
 
 def show_lines(lines: Iterable[str], err: bool = False) -> None:

@@ -39,10 +39,8 @@ class StoreError(SyndicateError):
     exit_code = 1
 
 
-class StoreUnavailable(SyndicateError):
+class StoreUnavailable(StoreError):
     """The state store's server went away or cannot be reached mid-run: the remaining work fails (exit 1)."""
-
-    exit_code = 1
 
 
 class ClaimLost(SyndicateError):

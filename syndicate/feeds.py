@@ -179,9 +179,8 @@ def normalise(item: Any, feed: Any, ctx: SourceContext, channel_license: str | N
     # dict.get: feedparser's own .get maps a missing updated_parsed to published_parsed, with a warning
     updated = _utc(dict.get(item, "updated_parsed"))
     published = _utc(dict.get(item, "published_parsed")) or updated
-    if not guid:
-        guid = url or "sha256:" + hashlib.sha256(
-            f"{title}\n{published}\n{value}".encode("utf-8", "replace")).hexdigest()[:32]
+    if not guid:  # not the body: an edit of the post must not make it another post (identity.py)
+        guid = url or "sha256:" + hashlib.sha256(f"{title}\n{published}".encode("utf-8", "replace")).hexdigest()[:32]
 
     # The content's own xml:base wins; feedparser reports the feed URL when there is none, and then
     # the entry's URL is the better base (relative paths are relative to the post's page).

@@ -90,6 +90,14 @@ class Entry:
     license: str | None = None            # the licence URL or id declared by the entry, else its channel
     links: tuple[str, ...] = ()           # absolute URLs of links in the content pointing at the source's own site
     content_hash: str = ""
+    #: The guid the feed gives the post now, when it is not ``guid`` (the post's stable key in the
+    #: ledger: the guid it was first known by). See identity.py.
+    feed_guid: str | None = None
+
+    @property
+    def current_guid(self) -> str:
+        """The guid the feed names the post by now (what ``check`` and ``preview`` show)."""
+        return self.feed_guid or self.guid
 
     @property
     def when(self) -> dt.datetime | None:
@@ -155,7 +163,7 @@ class Decision:
         return {
             "source": self.entry.source,
             "entry": self.entry.url,
-            "guid": self.entry.guid,
+            "guid": self.entry.current_guid,
             "title": self.entry.title,
             "partner": self.partner,
             "action": self.action,

@@ -52,6 +52,9 @@ class PostgresStore(SQLStore):
             return postgres.unavailable(exc, self.url)
         return StoreError(f"state store {self._where()}: {_db_message(exc)}")
 
+    def _schema_transaction(self, migrate: Callable[[Connection], None]) -> None:
+        postgres.migrate_once(self.engine, migrate)
+
     @staticmethod
     def _migrate_in(conn: Connection) -> None:
         SQLStore._migrate_in(conn)

@@ -22,12 +22,13 @@ import logging
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 
-from .catalog import Catalog, Seen
+from .catalog import Catalog, Seen, known_posts
 from .compose import Composer
 from .config import Config, PartnerConfig
 from .decide import Rules
 from .deliver import Deliverer, StoreMedia
 from .errors import ConfigError, NotFound, SyndicateError, UsageError
+from .identity import identify
 from .ingest import USER_AGENT, FeedReader, Network
 from .models import Article, Decision, Entry, RewriteRules
 from .plan import PUSHES, Ledger, Planned, Planner
@@ -114,6 +115,7 @@ class Pipeline:
         """Read every selected feed (or those of ``sources``) and record the outcomes."""
         reader = FeedReader(self.config, self.source_ids if sources is None else sources, self.rewrite_rules, self.network, self.now)
         outcomes = reader.read_all(self.store.feed_states(), self.progress, while_parsing=self._load_for_push)
+        outcomes = [self._identify(outcome) for outcome in outcomes]
         for outcome in outcomes:
             if outcome.status == "failed":
                 log.error("feed %s: %s", outcome.source, outcome.error)
@@ -124,6 +126,16 @@ class Pipeline:
         self.report.feeds = self.outcomes = outcomes
         self._catalog = self._planner = None
         return outcomes
+
+    def _identify(self, outcome: FeedOutcome) -> FeedOutcome:
+        """A read's entries under their stable identities (identity.py); the changes go to the report."""
+        if outcome.status != "ok" or outcome.entries is None:
+            return outcome
+        found = identify(known_posts(self.store, outcome.source), outcome.entries, self.rules.sites[outcome.source])
+        for change in found.changes:
+            log.debug("identity: %s", change.line())
+        self.report.identity_changes += found.changes
+        return replace(outcome, entries=found.entries)
 
     def _load_for_push(self) -> None:
         """Load what rendering and pushing need while the feeds are parsed in other processes."""

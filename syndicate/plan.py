@@ -117,12 +117,13 @@ class Planner:
 
     def overwrites(self, entry: Entry) -> bool:
         """Did an editor ask to push over the partner's edit of this entry's copy?"""
-        return any(self.rules.matches(o, entry) for o in self.overwrite)
+        return any(self.catalog.names(o, entry) for o in self.overwrite)
 
     def plan(self, partner: PartnerConfig, publisher: Publisher, ledger: Ledger,
              predicted: dict[tuple[str, str], str]) -> list[Planned]:
         """Every current entry's plan for one partner, rendered where it matters."""
-        plans = [self._decide(entry, first_seen, partner, ledger) for entry, first_seen in self.catalog.entries()]
+        owners = self.owners(partner, ledger)
+        plans = [self._decide(entry, first_seen, partner, ledger, owners) for entry, first_seen in self.catalog.entries()]
         copies = self.composer.copies(ledger, predicted)
         return [self.render_or_fail(planned, partner, publisher, copies, ledger)
                 if planned.action in ("create", "update", "unchanged", "held") else planned for planned in plans]
@@ -136,14 +137,47 @@ class Planner:
             return _failed(planned, exc, partner)
 
     def _decide(self, entry: Entry, first_seen: dt.datetime | None, partner: PartnerConfig,
-                ledger: Ledger) -> Planned:
+                ledger: Ledger, owners: dict[tuple[int, str], str]) -> Planned:
         d = ledger.get((entry.source, entry.guid))
         try:
             verdict = self.verdict(entry, partner, first_seen)
             action, reason = ledger_action(d, verdict, updates=partner.updates, overwrite=self.overwrites(entry))
+            owner = self.other_owner(entry, owners, d)
+            if owner is not None and action not in ("withdrawn", "skip", "wait"):
+                action, reason = "skip", f"already republished from {owner}"
         except Exception as exc:
             return _failed(Planned(entry, first_seen, None, d), exc, partner)
         return Planned(entry, first_seen, verdict, d, action, reason)
+
+    def owners(self, partner: PartnerConfig, ledger: Ledger) -> dict[tuple[int, str], str]:
+        """Which source makes and updates this partner's one copy of each post of a site that several
+        sources read (a main feed and a category feed): the source whose copy exists (a copy stays with
+        the source that made it), else the first source in config order that permits the post."""
+        owners: dict[tuple[int, str], str] = {}
+        for (source, _), d in ledger.items():
+            post = self.rules.post_key(source, d.entry_url) if d.remote_id and d.entry_url else None
+            if post is not None:
+                owners.setdefault(post, source)
+        order = {sid: n for n, sid in enumerate(self.rules.config.sources)}
+        for entry, first_seen in sorted(self.catalog.entries(), key=lambda item: order[item[0].source]):
+            post = self.rules.post_key(entry.source, entry.url) if entry.url else None
+            if post is None or post in owners:
+                continue
+            try:
+                if self.verdict(entry, partner, first_seen).allowed:
+                    owners[post] = entry.source
+            except Exception:  # noqa: BLE001 - the entry's own plan records it
+                continue
+        return owners
+
+    def other_owner(self, entry: Entry, owners: dict[tuple[int, str], str], delivery: Delivery | None) -> str | None:
+        """The other source that republishes this post on the partner, or None (this entry's own copy
+        stays with it)."""
+        if delivery is not None and delivery.remote_id:
+            return None
+        post = self.rules.post_key(entry.source, entry.url) if entry.url else None
+        owner = owners.get(post) if post is not None else None
+        return owner if owner is not None and owner != entry.source else None
 
     def render(self, planned: Planned, partner: PartnerConfig, publisher: Publisher,
                copies: dict[tuple[str, str], str], ledger: Ledger) -> Planned:
@@ -171,12 +205,13 @@ class Planner:
         change once the new one exists; a real sync links only what it can foretell and converges in
         a later pass."""
         predicted: dict[tuple[str, str], str] = {}
+        owners = self.owners(partner, ledger)
         for entry, first_seen in self.catalog.entries():
             d = ledger.get((entry.source, entry.guid))
             if d is not None and (d.remote_id or d.state == WITHDRAWN):
                 continue
             try:
-                if not self.verdict(entry, partner, first_seen).allowed:
+                if not self.verdict(entry, partner, first_seen).allowed or self.other_owner(entry, owners, d):
                     continue
                 slug = self.composer.slugs.slug(entry, partner.id, ledger)
             except Exception:  # noqa: BLE001 - the entry's plan records it

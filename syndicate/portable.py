@@ -18,7 +18,8 @@ Core tables, Text timestamps in ISO form, Boolean, ``func.count``/``sum``/``max`
 
 1. its engine from ``postgres.create_engine`` (psycopg driver, password in connect args, keepalives),
    not ``sqlalchemy.create_engine(url)``;
-2. ``_migrate`` inside ``postgres.migrate_once``: on PostgreSQL concurrent ``create_all`` fails on
+2. ``_migrate`` in one transaction under the schema's lock (``postgres.migrate_once``,
+   ``sqlite_store.schema_transaction``): on PostgreSQL concurrent ``create_all`` fails on
    the catalog; on SQLite each ``ALTER`` of a migration commits on its own (the driver begins no
    transaction before DDL), so one that dies midway leaves a column added at the old version, and
    the next run's ``ALTER`` fails (duplicate column);

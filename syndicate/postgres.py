@@ -200,21 +200,11 @@ def migrate_once(engine: Engine, migrate: Callable[[Connection], T]) -> T:
     changes anything, as ``MetaData.create_all`` does). PostgreSQL's DDL is transactional, so a run
     that dies mid-migration leaves the schema as it was, and the lock goes with its transaction.
 
-    SQLite's DDL is transactional too, but Python's sqlite3 driver (before 3.12's ``autocommit``)
-    begins no transaction before a ``CREATE`` or ``ALTER``, so each commits on its own: there the
-    transaction is begun by hand, ``BEGIN IMMEDIATE``, which also takes the file's write lock at
-    once — SQLite's schema lock."""
+    On SQLite (one writer, the file's own lock) it is ``sqlite_store.schema_transaction``."""
     if engine.dialect.name == "sqlite":
-        with engine.connect() as outer:
-            conn = outer.execution_options(isolation_level="AUTOCOMMIT")  # the driver begins nothing
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
-            try:
-                result = migrate(conn)
-            except BaseException:
-                conn.exec_driver_sql("ROLLBACK")
-                raise
-            conn.exec_driver_sql("COMMIT")
-            return result
+        from .sqlite_store import schema_transaction
+
+        return schema_transaction(engine, migrate)
     with engine.begin() as conn:
         conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": advisory_key(SCHEMA_LOCK)})
         return migrate(conn)

@@ -23,7 +23,7 @@ def _partner_json(decision: Decision, article: Article | None) -> dict[str, Any]
 def preview_json(entry: Entry, results: list[tuple[Decision, Article | None]]) -> dict[str, Any]:
     """The object of ``preview --format json`` (SPEC.md)."""
     return {
-        "entry": {"url": entry.url, "guid": entry.guid, "title": entry.title, "author": entry.author,
+        "entry": {"url": entry.url, "guid": entry.current_guid, "title": entry.title, "author": entry.author,
                   "published": iso(entry.published)},
         "partners": [_partner_json(d, a) for d, a in results],
     }

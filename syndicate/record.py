@@ -29,6 +29,7 @@ def record_feeds(store: Store, outcomes: list[FeedOutcome]) -> None:
         for outcome in outcomes:
             if outcome.state is not None and outcome.status == "ok" and outcome.entries is not None:
                 store.save_entries(outcome.source, outcome.entries)
+                store.save_entry_guids(outcome.source, {e.guid: e.current_guid for e in outcome.entries})
 
 
 def save_render_keys(store: Store, stale: list[tuple[Delivery, str | None]]) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from typing import Protocol
 
+from .identity import IdentityChange
 from .models import Entry
 from .records import FeedState
 
@@ -83,6 +84,8 @@ class RunReport:
     #: partner id → where its copies can be opened (a files partner's folder), when it wrote any.
     locations: dict[str, str] = field(default_factory=dict)
     dry_run: bool = False
+    #: Known posts that this run's feeds name by another guid (identity.py).
+    identity_changes: list[IdentityChange] = field(default_factory=list)
     #: What other runs sharing the store held, so this run left it (PostgreSQL): feed and partner ids.
     held_feeds: list[str] = field(default_factory=list)
     held_partners: list[str] = field(default_factory=list)

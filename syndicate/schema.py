@@ -16,11 +16,16 @@ from sqlalchemy import Boolean, Column, Integer, MetaData, String, Table, Text
 from .portable import sortable_text
 from .records import KEYS, Delivery, FeedState
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
-# What each schema version adds to the one before it, applied in order to an older store.
+# What each schema version adds to the one before it, applied in order to an older store (new tables
+# are created before these run).
 MIGRATIONS: dict[int, tuple[str, ...]] = {
     2: ("ALTER TABLE feeds ADD COLUMN body_hash TEXT", "ALTER TABLE feeds ADD COLUMN parse_key TEXT"),
+    # Entry identity: every entry known so far is its own key, known by the guid it has.
+    # (WHERE true: SQLite's grammar needs it before ON CONFLICT in an INSERT … SELECT; PostgreSQL accepts it.)
+    3: ("INSERT INTO entry_guids (source, entry_key, guid, first_seen, reading) "
+        "SELECT source, guid, guid, first_seen, 0 FROM entries WHERE true ON CONFLICT DO NOTHING",),
 }
 
 metadata = MetaData()
@@ -65,6 +70,18 @@ series_parts = Table(
     Column("series", sortable_text(), primary_key=True),
     Column("guid", sortable_text(), primary_key=True),
     Column("number", Integer, nullable=False),
+)
+
+# The guids each entry has been known by. ``entry_key`` is the entry's stable key (``entries.guid``,
+# and the ledger's ``guid``): the guid it was first known by. ``reading`` numbers the source's readings
+# that named it so (the highest is the guid it has now).
+entry_guids = Table(
+    "entry_guids", metadata,
+    Column("source", sortable_text(), primary_key=True),
+    Column("entry_key", sortable_text(), primary_key=True),
+    Column("guid", sortable_text(), primary_key=True),
+    Column("first_seen", Text, nullable=False),
+    Column("reading", Integer, nullable=False, default=0),
 )
 
 deliveries = Table("deliveries", metadata, *columns_of(Delivery))

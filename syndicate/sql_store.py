@@ -7,8 +7,9 @@ the database itself is told (``SQLiteStore`` in sqlite_store.py, ``PostgresStore
 
 Both kinds keep one dialect-neutral SQL: upserts and insert-if-missing from ``portable``, key
 columns that sort by code point on both (``portable.sortable_text``), text from feeds without
-U+0000 (PostgreSQL cannot hold it), and the schema created or migrated inside
-``postgres.migrate_once`` (one transaction under the schema's lock, on both engines).
+U+0000 (PostgreSQL cannot hold it), and the schema created or migrated in one transaction under the
+schema's lock (``_schema_transaction``: BEGIN IMMEDIATE on SQLite, an advisory lock on PostgreSQL).
+Nothing here imports the PostgreSQL driver: a SQLite deployment never loads it.
 """
 
 from __future__ import annotations
@@ -30,7 +31,18 @@ from . import portable
 from .errors import ConfigError, StoreError
 from .models import Entry, from_iso, iso
 from .records import OK, WITHDRAWN, Delivery, FeedState
-from .schema import MIGRATIONS, SCHEMA_VERSION, deliveries, entries, feeds, media, meta, metadata, series_parts
+from .schema import (
+    MIGRATIONS,
+    SCHEMA_VERSION,
+    deliveries,
+    entries,
+    entry_guids,
+    feeds,
+    media,
+    meta,
+    metadata,
+    series_parts,
+)
 
 _FEED_FIELDS = tuple(f.name for f in fields(FeedState))
 _DELIVERY_FIELDS = tuple(f.name for f in fields(Delivery))
@@ -115,11 +127,13 @@ class SQLStore:
         return present
 
     def _migrate(self) -> None:
-        """Create or migrate the schema in one transaction under the schema's lock (``migrate_once``):
-        of several runs starting at once one does it, the others find it done."""
-        from .postgres import migrate_once
+        """Create or migrate the schema in one transaction under the schema's lock: of several runs
+        starting at once one does it, the others find it done (each kind says how: ``_schema_transaction``)."""
+        self._schema_transaction(self._migrate_in)
 
-        migrate_once(self.engine, self._migrate_in)
+    def _schema_transaction(self, migrate: Callable[[Connection], None]) -> None:
+        """Run ``migrate`` in one transaction that holds the schema's lock (the kind's own)."""
+        raise NotImplementedError
 
     @staticmethod
     def _migrate_in(conn: Connection) -> None:
@@ -263,6 +277,48 @@ class SQLStore:
             query = query.where(entries.c.current.is_(current))
         with self.transaction() as conn:
             return [Entry.from_json(json.loads(r.data)) for r in conn.execute(query)]
+
+    # --- entry identity ----------------------------------------------------------------------
+
+    def entry_guids(self, source: str) -> dict[str, list[str]]:
+        """Entry key → every guid the entry has been known by, oldest first (the last is its guid now)."""
+        if not self._has(entry_guids):
+            return {}
+        t = entry_guids.c
+        with self.transaction() as conn:
+            rows = conn.execute(select(t.entry_key, t.guid).where(t.source == source)
+                                .order_by(t.entry_key, t.reading, t.first_seen, t.guid))
+            out: dict[str, list[str]] = {}
+            for r in rows:
+                out.setdefault(r.entry_key, []).append(r.guid)
+        return out
+
+    def save_entry_guids(self, source: str, guids: dict[str, str]) -> None:
+        """Record a reading of ``source``: entry key → the guid the feed names it by now."""
+        from sqlalchemy import func
+
+        # As save_entries keeps them: keys and guids without U+0000.
+        guids = {portable.without_nul(key): portable.without_nul(guid) for key, guid in guids.items()}
+        if not guids:
+            return
+        t = entry_guids.c
+        now = self._now()
+        with self.transaction() as conn:
+            reading = int(conn.execute(select(func.coalesce(func.max(t.reading), 0))
+                                       .where(t.source == source)).scalar_one()) + 1
+            latest: dict[str, tuple[int, str]] = {}  # entry key → (reading, guid) of the guid it had last
+            known: set[tuple[str, str]] = set()
+            for r in conn.execute(select(t.entry_key, t.guid, t.reading).where(t.source == source)):
+                known.add((r.entry_key, r.guid))
+                latest[r.entry_key] = max(latest.get(r.entry_key, (-1, "")), (r.reading, r.guid))
+            fresh = [{"source": source, "entry_key": key, "guid": guid, "first_seen": now, "reading": reading}
+                     for key, guid in guids.items() if (key, guid) not in known]
+            if fresh:
+                conn.execute(entry_guids.insert(), fresh)
+            for key, guid in guids.items():  # a guid the feed went back to sorts last again
+                if (key, guid) in known and latest[key][1] != guid:
+                    conn.execute(entry_guids.update().where(t.source == source, t.entry_key == key, t.guid == guid)
+                                 .values(reading=reading))
 
     # --- series -------------------------------------------------------------------------------
 

@@ -15,14 +15,17 @@ import datetime as dt
 import sqlite3
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy.exc
 from sqlalchemy import create_engine, event
+from sqlalchemy.engine import Connection, Engine
 
 from .errors import ConfigError
 from .locking import StoreLock, sqlite_file
 from .sql_store import SQLStore, system_clock
+
+T = TypeVar("T")
 
 
 class SQLiteStore(SQLStore):
@@ -62,6 +65,9 @@ class SQLiteStore(SQLStore):
         finally:
             self.unlock()  # after the connections are closed: see StoreLock
 
+    def _schema_transaction(self, migrate: Callable[[Connection], None]) -> None:
+        schema_transaction(self.engine, migrate)
+
     # --- the sync lock ------------------------------------------------------------------------
 
     def lock(self, wait: bool = False) -> None:
@@ -77,6 +83,25 @@ class SQLiteStore(SQLStore):
         if self._lock is not None:
             self._lock.release()
             self._lock = None
+
+
+def schema_transaction(engine: Engine, migrate: Callable[[Connection], T]) -> T:
+    """Run ``migrate`` in one transaction that holds the file's write lock from its start.
+
+    SQLite's DDL is transactional, but Python's sqlite3 driver (before 3.12's ``autocommit``) begins
+    no transaction before a ``CREATE`` or ``ALTER``, so each would commit on its own, and a run dying
+    midway would leave a column added at the old version. The transaction is begun by hand,
+    ``BEGIN IMMEDIATE``, which also takes the file's write lock at once: SQLite's schema lock."""
+    with engine.connect() as outer:
+        conn = outer.execution_options(isolation_level="AUTOCOMMIT")  # the driver begins nothing
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        try:
+            result = migrate(conn)
+        except BaseException:
+            conn.exec_driver_sql("ROLLBACK")
+            raise
+        conn.exec_driver_sql("COMMIT")
+        return result
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:

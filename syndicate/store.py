@@ -80,6 +80,13 @@ class Store(Protocol):
     def all_entries(self, source: str | None = None, *, current: bool | None = None) -> list[Entry]:
         """Every entry ever seen (``current``: only those in, or only those no longer in, their feed)."""
 
+    # entry identity (identity.py): the guids each entry has been known by
+    def entry_guids(self, source: str) -> dict[str, list[str]]:
+        """Entry key → every guid the entry has been known by, oldest first (the last is its guid now)."""
+
+    def save_entry_guids(self, source: str, guids: dict[str, str]) -> None:
+        """Record a reading of ``source``: entry key → the guid the feed names it by now."""
+
     # series
     def series_numbers(self, source: str, series: str) -> dict[str, int]:
         """guid → part number for one series."""
@@ -174,6 +181,13 @@ class ReadOnlyStore:
     def all_entries(self, source: str | None = None, *, current: bool | None = None) -> list[Entry]:
         """The stored entries."""
         return self.inner.all_entries(source, current=current) if self.inner is not None else []
+
+    def entry_guids(self, source: str) -> dict[str, list[str]]:
+        """As stored."""
+        return self.inner.entry_guids(source) if self.inner is not None else {}
+
+    def save_entry_guids(self, source: str, guids: dict[str, str]) -> None:
+        """Dropped."""
 
     def series_numbers(self, source: str, series: str) -> dict[str, int]:
         """The stored numbers."""

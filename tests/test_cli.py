@@ -14,7 +14,7 @@ from syndicate.cli import cli
 
 from .conftest import CLI, REPO
 
-COMMANDS = ["init", "sync", "check", "preview", "status", "withdraw", "partners test"]
+COMMANDS = ["init", "sync", "check", "preview", "status", "withdraw", "partners test", "audit"]
 
 
 @pytest.mark.parametrize("command", COMMANDS)

@@ -191,3 +191,47 @@ def test_series_numbers_given_first_stand(store_factory: Any) -> None:
         assert store.media("mag", "https://img/1.png") == ("8", "https://mag/8.png")
     finally:
         store.close()
+
+
+def test_a_store_keeps_the_guids_an_entry_was_known_by(store_factory: Any) -> None:
+    """Entry identity's table (identity.py): each entry's guids oldest first, on every kind of store;
+    a guid the feed goes back to is its guid now again."""
+    store = store_factory()
+    store.lock()
+    try:
+        store.save_entry_guids("blog", {"a": "a", "b": "b"})
+        store.save_entry_guids("blog", {"a": "https://blog.example/a/", "b": "b"})
+        store.save_entry_guids("blog", {"a": "a"})  # back to the first guid
+        store.save_entry_guids("other", {"a": "x"})
+    finally:
+        store.close()
+    again = store_factory()
+    try:
+        assert again.entry_guids("blog") == {"a": ["https://blog.example/a/", "a"], "b": ["b"]}
+        assert again.entry_guids("other") == {"a": ["x"]}
+        assert again.entry_guids("none") == {}
+    finally:
+        again.close()
+
+
+def test_a_sqlite_deployment_never_loads_the_postgresql_driver(tmp_path: Path) -> None:
+    """``--help`` and a whole sync on SQLite, each in a fresh interpreter: neither psycopg nor the
+    PostgreSQL store is imported (what an operator without PostgreSQL must not pay for, or need)."""
+    import shutil
+    import subprocess
+    import sys
+
+    from .conftest import REPO
+
+    folder = tmp_path / "example"
+    shutil.copytree(REPO / "config", folder, ignore=shutil.ignore_patterns("out", ".syndicate"))
+    for args in (["--help"], ["--config", str(folder / "syndicate.toml"), "sync"]):
+        done = subprocess.run([sys.executable, "-X", "importtime", "-m", "syndicate", *args], cwd=folder,
+                              capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stdout + done.stderr
+        loaded = {line.rsplit("|", 1)[1].strip() for line in done.stderr.splitlines() if line.startswith("import time:")}
+        assert "syndicate.cli" in loaded  # the list is the real one
+        postgres = sorted(m for m in loaded if m.split(".")[0].startswith("psycopg")
+                          or m in ("syndicate.postgres", "syndicate.pg_store"))
+        assert postgres == [], (args, postgres)
+    assert (folder / ".syndicate" / "state.db").exists()  # the sync did use its SQLite store

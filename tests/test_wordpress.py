@@ -26,6 +26,7 @@ from syndicate.config import parse_config
 from syndicate.errors import ConfigError
 from syndicate.models import Article, Image, sha256
 from syndicate.publishers.base import (
+    Check,
     FetchedImage,
     ImageError,
     PartnerDown,
@@ -751,3 +752,44 @@ def test_a_bare_url_cannot_become_an_embed_we_did_not_allow() -> None:
     assert '<p><a href="https://twitter.com/jo/status/1">https://twitter.com/jo/status/1</a></p>' in out
     assert "\nhttps://example.com/x\n" not in out  # no URL alone on a line
     assert "<pre>keep\nlines</pre>" in out
+
+
+# --- partners test: will the canonical URL be honoured? ----------------------------------------------
+
+COPY = f"{SITE}/radical-models/"
+OURS = "https://www.easierinc.com/radical-models/"
+
+
+def published_copy(meta: object = None, marker: bool = True) -> dict[str, Any]:
+    raw = "<p>Body.</p>" + (f"\n<!-- syndicate:{MARKER} -->" if marker else "")
+    return {"id": 7, "link": COPY, "content": {"raw": raw}, "meta": meta if meta is not None else {"canon": OURS}}
+
+
+@pytest.mark.parametrize(("head", "verdict"), [
+    (f'<link rel="canonical" href="{OURS}" />', "honoured: canon is registered and a plugin prints it"),
+    (f'<link rel="canonical" href="{COPY}" />', f"not honoured: {COPY} prints {COPY}, not canon's {OURS}"),
+    ("", f"not honoured: {COPY} prints no canonical"),
+    (f'<link rel="canonical" href="{OURS}" /><link rel="canonical" href="{COPY}" />',
+     f"not honoured: {COPY} prints two canonicals, canon's and {COPY}"),
+])
+def test_partners_test_says_whether_a_plugin_prints_the_canonical(mocked: responses.RequestsMock, head: str,
+                                                                  verdict: str) -> None:
+    mocked.add(responses.GET, f"{API}/posts", json=[published_copy(marker=False), published_copy()])
+    mocked.add(responses.GET, COPY, body=f"<html><head>{head}</head><body>x</body></html>")
+    publisher = make_publisher(make_config(canonical_meta_key="canon"))
+    check = publisher._canonical_check(None)
+    assert check.detail.startswith(verdict), check.detail
+    assert check.warning == verdict.startswith("not")
+    page = next(c for c in mocked.calls if c.request.url == COPY)
+    assert "Authorization" not in page.request.headers  # read as the public reads it
+
+
+def test_partners_test_says_what_it_cannot_tell(mocked: responses.RequestsMock) -> None:
+    publisher = make_publisher(make_config(canonical_meta_key="canon"))
+    mocked.add(responses.GET, f"{API}/posts", json=[published_copy(marker=False), published_copy(meta={"canon": ""})])
+    check = publisher._canonical_check(None)
+    assert check.warning and "no published copy of ours exists yet" in check.detail
+    dropped = Check(True, "canonical meta key", "canon is not registered", warning=True)
+    assert publisher._canonical_check(dropped).detail.startswith("not honoured: WordPress does not keep canon")
+    none = make_publisher(make_config())._canonical_check(None)
+    assert none.warning and "WordPress core prints its own canonical, pointing at the copy" in none.detail

@@ -835,8 +835,10 @@ class Publisher(PublisherDefaults):
                                 warning=True))
         else:
             checks.append(Check(True, "no unfiltered_html", "WordPress filters what we send as well (kses)"))
-        if self.config.canonical_meta_key:
-            checks.append(self._meta_check(self.config.canonical_meta_key))
+        registered = self._meta_check(self.config.canonical_meta_key) if self.config.canonical_meta_key else None
+        if registered is not None:
+            checks.append(registered)
+        checks.append(self._canonical_check(registered))
         return checks
 
     def _cap(self, caps: set[str], cap: str, why: str) -> Check:
@@ -879,9 +881,72 @@ class Publisher(PublisherDefaults):
         return Check(True, "canonical meta key", f"{key} is not registered with show_in_rest: WordPress will drop "
                      "it (register it, e.g. with Yoast or Rank Math, or remove canonical_meta_key)", warning=True)
 
+    def _canonical_check(self, registered: Check | None) -> Check:
+        """Will the copies' canonical URL be honoured? It needs the meta key registered for REST (else
+        WordPress drops it: ``registered``) and a plugin that prints it in place of core's own canonical,
+        which core points at the copy. The second can only be seen on a published copy of ours: the
+        first one found (by our marker) is fetched without credentials, as a reader gets it."""
+        from ..audit import canonical_links
+
+        key = self.config.canonical_meta_key
+        what = "canonical"
+        if key is None:
+            return Check(True, what, "not honoured: no canonical_meta_key, so WordPress core prints its own "
+                         "canonical, pointing at the copy (search engines take it for the original); set "
+                         "canonical_meta_key to a key an SEO plugin prints (e.g. Yoast's _yoast_wpseo_canonical)",
+                         warning=True)
+        if registered is not None and registered.warning:
+            return Check(True, what, f"not honoured: WordPress does not keep {key} (see above)", warning=True)
+        try:
+            response = self.api.call("GET", "/posts", "look for a published copy", expect=(200,), params={
+                "status": "publish", "search": "syndicate", "context": "edit", "per_page": 20,
+                "_fields": "id,link,meta,content"})
+            posts = self.api.json(response, "look for a published copy")
+        except PublishError as exc:
+            return Check(True, what, f"{key} is registered; whether a plugin prints it is unknown (the published "
+                         f"posts could not be listed: {redact.redact(str(exc))})", warning=True)
+        sample = next((p for p in posts if isinstance(p, dict) and _published_copy(p, key)), None) \
+            if isinstance(posts, list) else None
+        if sample is None:
+            return Check(True, what, f"{key} is registered, but no published copy of ours exists yet, so whether "
+                         "a plugin prints it cannot be told; run syndicate audit after the first one", warning=True)
+        link, wanted = sample["link"], sample["meta"][key]
+        try:  # anonymous: no Authorization header (a logged-in page may differ); the partner's own host
+            page = self.api.client.session.get(link, timeout=self.api.client.context.timeout, allow_redirects=False)
+        except Exception as exc:  # noqa: BLE001 - requests' errors: reported as the unknown they leave
+            return Check(True, what, f"{key} is registered; {link} could not be read ({type(exc).__name__}), so "
+                         "whether a plugin prints it is unknown", warning=True)
+        if page.status_code != 200:
+            return Check(True, what, f"{key} is registered; {link} answered HTTP {page.status_code}, so whether "
+                         "a plugin prints it is unknown", warning=True)
+        found = canonical_links(page.text)
+        theirs = [href for href in found if urls.url_key(href) != urls.url_key(wanted)]
+        seen = "seen on one published copy (other pages and caches may differ: syndicate audit checks every copy)"
+        if found and not theirs:
+            return Check(True, what, f"honoured: {key} is registered and a plugin prints it: {link} has the "
+                         f"canonical {wanted}; {seen}")
+        if len(theirs) < len(found):
+            return Check(True, what, f"not honoured: {link} prints two canonicals, {key}'s and {theirs[0]} "
+                         f"(WordPress core's own, which the plugin must remove); {seen}", warning=True)
+        shown = theirs[0] if theirs else "no canonical"
+        return Check(True, what, f"not honoured: {link} prints {shown}, not {key}'s {wanted}: no plugin prints "
+                     f"{key}; {seen}", warning=True)
+
     def close(self) -> None:
         """Close the HTTP session."""
         self.api.client.close()
+
+
+_OUR_MARKER = re.compile(r"<!--\s*syndicate:syn-[0-9a-f]{16}\s*-->")
+
+
+def _published_copy(post: dict[str, Any], key: str) -> bool:
+    """Is ``post`` (``context=edit``) a copy of ours whose canonical meta key holds a URL?"""
+    content, meta = post.get("content"), post.get("meta")
+    raw = content.get("raw") if isinstance(content, dict) else None
+    value = meta.get(key) if isinstance(meta, dict) else None
+    return (isinstance(raw, str) and _OUR_MARKER.search(raw) is not None and isinstance(value, str)
+            and bool(value) and isinstance(post.get("link"), str))
 
 
 _GENERATOR = re.compile(

@@ -480,3 +480,38 @@ def test_nothing_we_send_is_autoembedded_by_the_real_wordpress(project: Project)
     assert "<video" not in page.text and "<audio" not in page.text
     assert "https://media.example/clip.mp4" in page.text.replace("&#104;", "h")
     project.assert_no_secret()
+
+
+def test_audit_needs_a_plugin_that_prints_the_canonical_and_sees_a_trimmed_byline(project: Project) -> None:
+    assert project.run("sync").exit_code == 0
+    posts = project.posts()
+
+    # Without a canonical plugin: core prints its own canonical, pointing at the copy.
+    result = project.run("audit", "--json")
+    assert result.exit_code == 1, result.output
+    results = json.loads(result.stdout)
+    assert len(results) == 3
+    for r in results:
+        assert r["status"] == "problems" and r["problems"] == [f"canonical points at {r['url']}, not the original"]
+    test = project.run("partners", "test")
+    assert "canonical: not honoured: " in test.output and "no plugin prints syndicate_canonical" in test.output
+
+    # With a plugin that prints the meta key (as Yoast does): every copy passes.
+    project.site.print_canonical()
+    result = project.run("audit", "--json")
+    assert result.exit_code == 0, result.output
+    assert {r["status"] for r in json.loads(result.stdout)} == {"ok"}
+    assert "canonical: honoured: syndicate_canonical is registered and a plugin prints it" in \
+        project.run("partners", "test").output
+
+    # An editor removes the byline paragraph through the REST API.
+    part1 = posts[PART1]
+    raw = part1["content"]["raw"]
+    byline = re.match(r"<p><em>By Andy Brogan.*?</p>\n?", raw)
+    assert byline is not None
+    project.admin("POST", f"/posts/{part1['id']}", json={"content": raw[byline.end():]})
+    result = project.run("audit")
+    assert result.exit_code == 1
+    line = next(line for line in result.stdout.splitlines() if part1["link"] in line)
+    assert line.endswith("problems: byline link missing"), result.stdout
+    project.assert_no_secret()

@@ -174,11 +174,25 @@ class WordPressSite:
         Raises RuntimeError on error."""
         return _mariadb_client(Path(self.db_socket), query, database=DB_NAME)
 
+    @property
+    def canonical_plugin_file(self) -> Path:
+        return self.docroot / "wp-content" / "mu-plugins" / "syndicate-test-canonical.php"
+
+    def print_canonical(self, enabled: bool = True) -> None:
+        """Install (or remove) a must-use plugin that prints each post's canonical from the
+        ``syndicate_canonical`` meta key and removes core's own for those posts, as Yoast does with its
+        key. Off by default and after ``reset()``; PHP reads mu-plugins on every request, so no restart."""
+        if enabled:
+            self.canonical_plugin_file.write_text(_CANONICAL_PLUGIN_PHP)
+        else:
+            self.canonical_plugin_file.unlink(missing_ok=True)
+
     def reset(self) -> None:
         """Delete every post of every type and status (trash, revisions,
         auto-drafts, pages and attachments included) with its meta and
         comments, every uploaded file, every term except the default
-        category. Users and application passwords are kept."""
+        category, the canonical plugin. Users and application passwords are kept."""
+        self.print_canonical(False)
         self.sql(_RESET_SQL)
         uploads = self.uploads_dir
         if uploads.is_dir():
@@ -618,6 +632,25 @@ add_action('init', function () {
 """
 
 
+# What an SEO plugin does with its canonical key (Yoast: _yoast_wpseo_canonical): for a post that has
+# one, core's rel_canonical (which points at the post itself) is removed and the key's URL printed.
+_CANONICAL_PLUGIN_PHP = r"""<?php
+/*
+ * Plugin Name: syndicate test canonical
+ * Description: Prints the canonical URL from post meta syndicate_canonical (test harness).
+ */
+add_action('wp', function () {
+    if (!is_singular()) { return; }
+    $url = get_post_meta(get_queried_object_id(), 'syndicate_canonical', true);
+    if (!is_string($url) || $url === '') { return; }
+    remove_action('wp_head', 'rel_canonical');
+    add_action('wp_head', function () use ($url) {
+        echo '<link rel="canonical" href="' . esc_url($url) . '" />' . "\n";
+    }, 1);
+});
+"""
+
+
 def _wp_config(port: int, sock: Path) -> str:
     url = "http://127.0.0.1:%d" % port
     salts = "\n".join(
@@ -958,6 +991,8 @@ def main(argv: Optional[list] = None) -> int:
     sp.add_argument("--root", type=Path, default=None)
     sp.add_argument("--port", type=int, default=None)
     sp.add_argument("--version", default=DEFAULT_SERIES, choices=sorted(RELEASES))
+    sp.add_argument("--print-canonical", action="store_true",
+                    help="install the must-use plugin that prints syndicate_canonical (as Yoast does)")
     st = sub.add_parser("stop", help="stop the servers started for --root")
     st.add_argument("--root", type=Path, required=True)
     ins = sub.add_parser("install", help="install/fetch what the versions need (into the cache), start nothing")
@@ -972,6 +1007,7 @@ def main(argv: Optional[list] = None) -> int:
                 print("WordPress %s: %s (%.1fs)" % (_tree_version(tree), tree, time.monotonic() - t0), flush=True)
         elif args.cmd == "start":
             site = start(args.root, args.port, args.version)
+            site.print_canonical(args.print_canonical)
             info = _site_info(site)
             print(json.dumps(info), flush=True)
             # Let the servers outlive us.
