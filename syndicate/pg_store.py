@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable
 
 import sqlalchemy.exc
+from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 from . import postgres
@@ -59,6 +60,11 @@ class PostgresStore(SQLStore):
     def _migrate_in(conn: Connection) -> None:
         SQLStore._migrate_in(conn)
         postgres.claims_metadata.create_all(conn)  # the leases of the runs' claims
+
+    def _serialize(self, conn: Connection, name: str) -> None:
+        """A transaction-scoped advisory lock on ``name``: runs on any host queue on it, and the lock
+        goes with the transaction (commit, rollback or a dead session alike)."""
+        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": postgres.advisory_key(name)})
 
     def lock(self, wait: bool = False) -> None:
         """No single-run lock: runs share the work (``take``). The schema is made ready here, once,

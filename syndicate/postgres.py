@@ -389,9 +389,11 @@ class Claims:
         if self._heartbeat.is_alive() and self._heartbeat is not threading.current_thread():
             self._heartbeat.join(timeout=self.call_timeout + 1)
         if self._held and self.lost_reason is None:
-            with contextlib.suppress(Exception):  # tidy only: the locks go with the session anyway
+            with contextlib.suppress(Exception):  # the locks go with the session anyway, but only once
+                # the server has noticed it closed: let go now, so a run taking over finds them free
                 self._call("DELETE FROM claims WHERE holder = %(holder)s AND backend_pid = pg_backend_pid()",
                            {"holder": self.holder})
+                self._call("SELECT pg_advisory_unlock_all()")
         for claim in self._held.values():
             claim.lost_reason = claim.lost_reason or "released"
         self._held.clear()

@@ -11,12 +11,12 @@ from __future__ import annotations
 from dataclasses import MISSING, fields
 from typing import Any
 
-from sqlalchemy import Boolean, Column, Integer, MetaData, String, Table, Text
+from sqlalchemy import Boolean, Column, Index, Integer, MetaData, String, Table, Text
 
 from .portable import sortable_text
 from .records import KEYS, Delivery, FeedState
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 # What each schema version adds to the one before it, applied in order to an older store (new tables
 # are created before these run).
@@ -26,6 +26,8 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
     # (WHERE true: SQLite's grammar needs it before ON CONFLICT in an INSERT … SELECT; PostgreSQL accepts it.)
     3: ("INSERT INTO entry_guids (source, entry_key, guid, first_seen, reading) "
         "SELECT source, guid, guid, first_seen, 0 FROM entries WHERE true ON CONFLICT DO NOTHING",),
+    # Series numbers are unique within a series (runs sharing a server number parts at once).
+    4: ("CREATE UNIQUE INDEX IF NOT EXISTS series_parts_number ON series_parts (source, series, number)",),
 }
 
 metadata = MetaData()
@@ -70,6 +72,8 @@ series_parts = Table(
     Column("series", sortable_text(), primary_key=True),
     Column("guid", sortable_text(), primary_key=True),
     Column("number", Integer, nullable=False),
+    # One number, one part (store.number_series gives them; this refuses a second giver).
+    Index("series_parts_number", "source", "series", "number", unique=True),
 )
 
 # The guids each entry has been known by. ``entry_key`` is the entry's stable key (``entries.guid``,

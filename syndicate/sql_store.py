@@ -331,18 +331,31 @@ class SQLStore:
                 series_parts.c.source == source, series_parts.c.series == series))
             return {r.guid: r.number for r in rows}
 
-    def add_series_parts(self, source: str, series: str, numbered: dict[str, int]) -> dict[str, int]:
-        """Record the numbers of newly seen parts (a part keeps the number it got when first seen);
-        returns the numbers as stored: another run that numbered a part first wins."""
-        if not numbered:
-            return {}
+    def number_series(self, source: str, series: str, parts: list[str]) -> dict[str, int]:
+        """guid → number of every part of one series: the stored numbers stand, and those of ``parts``
+        (guids in publication order) not numbered yet get the next numbers, in that order.
+
+        Reading the numbers and adding the new ones is one transaction under the series' own lock
+        (``_serialize``), so two runs that first see parts of one series at once cannot give one part
+        two numbers, or one number to two parts: the second waits, then finds them numbered. The
+        unique index on (source, series, number) would refuse it if they ever did."""
+        t = series_parts.c
         with self.transaction() as conn:
-            conn.execute(portable.insert_missing(series_parts, self.dialect), [
-                {"source": source, "series": series, "guid": g, "number": n} for g, n in numbered.items()])
-            rows = conn.execute(select(series_parts.c.guid, series_parts.c.number).where(
-                series_parts.c.source == source, series_parts.c.series == series,
-                series_parts.c.guid.in_(list(numbered))))
-            return {r.guid: r.number for r in rows}
+            self._serialize(conn, f"series:{source}:{series}")
+            numbers = {r.guid: r.number for r in conn.execute(
+                select(t.guid, t.number).where(t.source == source, t.series == series))}
+            new = [guid for guid in dict.fromkeys(parts) if guid not in numbers]
+            if new:
+                start = max(numbers.values(), default=0) + 1
+                numbered = {guid: n for n, guid in enumerate(new, start=start)}
+                conn.execute(series_parts.insert(), [
+                    {"source": source, "series": series, "guid": g, "number": n} for g, n in numbered.items()])
+                numbers.update(numbered)
+        return numbers
+
+    def _serialize(self, conn: Connection, name: str) -> None:
+        """Inside a transaction: hold ``name``'s lock until it ends, so a read-then-write under the
+        same name by another run waits for this one. Nothing for a kind with one writer at a time."""
 
     # --- deliveries ---------------------------------------------------------------------------
 

@@ -91,9 +91,10 @@ class Store(Protocol):
     def series_numbers(self, source: str, series: str) -> dict[str, int]:
         """guid → part number for one series."""
 
-    def add_series_parts(self, source: str, series: str, numbered: dict[str, int]) -> dict[str, int]:
-        """Record the numbers of newly seen parts (a part keeps its number for ever); returns the
-        numbers as stored (a run that numbered a part first wins)."""
+    def number_series(self, source: str, series: str, parts: list[str]) -> dict[str, int]:
+        """guid → number of every part of one series: a part keeps the number it got when first seen
+        (for ever); those of ``parts`` (in publication order) not numbered yet get the next numbers.
+        Atomic across runs sharing the store: a part gets one number, the same for every run."""
 
     # the ledger
     def deliveries(self, partners: list[str] | None = None) -> list[Delivery]:
@@ -193,9 +194,11 @@ class ReadOnlyStore:
         """The stored numbers."""
         return self.inner.series_numbers(source, series) if self.inner is not None else {}
 
-    def add_series_parts(self, source: str, series: str, numbered: dict[str, int]) -> dict[str, int]:
-        """Dropped (the numbers it would have given)."""
-        return dict(numbered)
+    def number_series(self, source: str, series: str, parts: list[str]) -> dict[str, int]:
+        """The stored numbers, and the ones it would give the new parts (not written)."""
+        numbers = self.series_numbers(source, series)
+        new = [guid for guid in dict.fromkeys(parts) if guid not in numbers]
+        return numbers | {guid: n for n, guid in enumerate(new, start=max(numbers.values(), default=0) + 1)}
 
     def deliveries(self, partners: list[str] | None = None) -> list[Delivery]:
         """The stored rows."""

@@ -157,7 +157,9 @@ def test_a_store_of_the_landed_main_is_upgraded_in_place(run: CLI, example: Path
     assert sorted(copies(example)) == sorted(before)
     with sqlite3.connect(db) as conn:
         assert sorted(conn.execute("SELECT partner, source, guid, remote_id FROM deliveries")) == ledger
-        assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("3",)
+        assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("4",)
+        # schema 4: one number per part of a series
+        assert conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'series_parts_number'").fetchone() == (1,)
     assert all(len(r["guids"]) == 2 for r in status(run))  # type: ignore[arg-type]
 
 

@@ -128,7 +128,7 @@ def test_a_store_of_schema_1_is_migrated_in_place(tmp_path: Path) -> None:
     try:
         state = store.feed_states()["blog"]
         assert state.etag == '"v1"' and state.body_hash is None and state.parse_key is None
-        assert store.get_meta("schema_version") == str(SCHEMA_VERSION) == "3"
+        assert store.get_meta("schema_version") == str(SCHEMA_VERSION) == "4"
     finally:
         store.close()
     store = Store(f"sqlite:///{db}")  # opening it again changes nothing

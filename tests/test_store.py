@@ -99,7 +99,7 @@ def test_a_store_keeps_every_kind_of_record(store_factory: Any) -> None:
         entries = [Entry(source="blog", guid=g, url=f"https://blog.example/{g}/", title=g, author=None,
                          published=None, updated=None) for g in ("b", "a", "b")]
         assert store.save_entries("blog", entries) == {}
-        store.add_series_parts("blog", "s", {"a": 1})
+        assert store.number_series("blog", "s", ["a"]) == {"a": 1}
         store.put(Delivery(partner="mag", source="blog", guid="a", state=INTENT, intent="create"))
         store.put_media("mag", "https://img/1.png", "7", "https://mag/7.png")
         store.put_meta("k", "v")
@@ -179,16 +179,36 @@ def test_runs_sharing_a_store_split_the_work(store_factory: Any, store_kind: str
 
 
 def test_series_numbers_given_first_stand(store_factory: Any) -> None:
-    """Two runs numbering one part: the first number stands, and the second run is told it."""
+    """A part keeps the number it got first; new parts follow the highest, in the order given."""
     store = store_factory()
     store.lock()
     try:
-        assert store.add_series_parts("blog", "s", {"a": 1, "b": 2}) == {"a": 1, "b": 2}
-        assert store.add_series_parts("blog", "s", {"b": 5, "c": 3}) == {"b": 2, "c": 3}
-        assert store.series_numbers("blog", "s") == {"a": 1, "b": 2, "c": 3}
+        assert store.number_series("blog", "s", ["a", "b"]) == {"a": 1, "b": 2}
+        assert store.number_series("blog", "s", ["c", "b", "d"]) == {"a": 1, "b": 2, "c": 3, "d": 4}
+        assert store.number_series("blog", "s", []) == {"a": 1, "b": 2, "c": 3, "d": 4}
+        assert store.number_series("blog", "other", ["d"]) == {"d": 1}
+        assert store.series_numbers("blog", "s") == {"a": 1, "b": 2, "c": 3, "d": 4}
         store.put_media("mag", "https://img/1.png", "7", "https://mag/7.png")
         store.put_media("mag", "https://img/1.png", "8", "https://mag/8.png")  # one upsert, replaced
         assert store.media("mag", "https://img/1.png") == ("8", "https://mag/8.png")
+    finally:
+        store.close()
+
+
+def test_one_number_is_never_given_to_two_parts(store_factory: Any) -> None:
+    """The store refuses a second part under a number already given (schema 4's unique index)."""
+    import sqlalchemy
+
+    from syndicate.errors import StoreError
+    from syndicate.schema import series_parts
+
+    store = store_factory()
+    store.lock()
+    try:
+        store.number_series("blog", "s", ["a"])
+        with pytest.raises((StoreError, sqlalchemy.exc.IntegrityError)), store.transaction() as conn:
+            conn.execute(series_parts.insert(), [{"source": "blog", "series": "s", "guid": "b", "number": 1}])
+        assert store.series_numbers("blog", "s") == {"a": 1}
     finally:
         store.close()
 
