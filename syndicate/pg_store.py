@@ -25,9 +25,13 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 from . import postgres
-from .errors import ConfigError, StoreError
+from .errors import ConfigError, StoreError, StoreUnavailable
 from .records import Delivery
+from .redact import redact
 from .sql_store import SQLStore, Taken, _db_message, system_clock
+
+#: The most feeds one run holds at once (see ``PostgresStore.take``).
+FEED_BATCH = 1000
 
 
 class PostgresStore(SQLStore):
@@ -41,6 +45,8 @@ class PostgresStore(SQLStore):
         except (ValueError, ImportError) as exc:
             raise ConfigError(f"state.url: {exc}") from None
         self.lease_seconds = lease_seconds
+        # A statement waits at most a lease for its answer, and none once this run's claims are lost.
+        self._watchdog = postgres.Watchdog(self.engine, limit=max(1.0, float(lease_seconds)))
         self._claims: postgres.Claims | None = None
         self._partner_claims: dict[str, postgres.Claim] = {}
         self._feeds_elsewhere: list[str] = []  # claim names of the feeds other runs were reading
@@ -50,6 +56,9 @@ class PostgresStore(SQLStore):
 
     def _failure(self, exc: sqlalchemy.exc.DBAPIError) -> Exception:
         if postgres.is_gone(exc):
+            if self._watchdog.reason is not None:  # cut by the watchdog: say why, not how the socket died
+                return StoreUnavailable(redact(f"the state store {self._where()} went away: {self._watchdog.reason}; "
+                                               "the remaining work is left for the next run"))
             return postgres.unavailable(exc, self.url)
         return StoreError(f"state store {self._where()}: {_db_message(exc)}")
 
@@ -72,37 +81,56 @@ class PostgresStore(SQLStore):
         self._ready()
 
     def take(self, feeds: list[str], partners: list[str]) -> Taken:
-        """Claim those of ``feeds`` and ``partners`` that no other run holds (held until ``close``).
+        """Claim those of ``feeds`` and ``partners`` that no other run holds (held until ``close``, or
+        for feeds until ``feeds_recorded``); at most ``FEED_BATCH`` feeds at once, the free ones past
+        it left for the next call (``Taken.later``).
 
         A claim dies with this run's claims connection (kill -9 included) or, if that connection
-        goes silent, within ``lease_seconds``."""
+        goes silent, within ``lease_seconds``. The batch bounds the advisory locks one run holds:
+        they fill a slot each of the server's shared lock table (6,400 on a default server, for every
+        session together), and a run of 10,000 feeds would fill it."""
         self._ready()
         if self._claims is None:
-            self._claims = postgres.Claims(self.engine, lease_seconds=self.lease_seconds)
-        got = self._claims.take_many([f"feed:{f}" for f in feeds] + [f"partner:{p}" for p in partners])
+            self._claims = postgres.Claims(self.engine, lease_seconds=self.lease_seconds,
+                                           on_lost=self._watchdog.abandon)
+        names = [f"feed:{f}" for f in feeds]
+        got = self._claims.take_many(names, limit=FEED_BATCH) if names else {}
+        got |= self._claims.take_many([f"partner:{p}" for p in partners]) if partners else {}
         for pid in partners:
             if f"partner:{pid}" in got:
                 self._partner_claims[pid] = got[f"partner:{pid}"]
-        self._feeds_elsewhere += [f"feed:{f}" for f in feeds if f"feed:{f}" not in got]
-        return Taken(feeds=[f for f in feeds if f"feed:{f}" in got],
-                     partners=[p for p in partners if f"partner:{p}" in got],
-                     held_feeds=[f for f in feeds if f"feed:{f}" not in got],
-                     held_partners=[p for p in partners if f"partner:{p}" not in got])
+        taken: list[str] = []
+        held: list[str] = []
+        later: list[str] = []
+        for feed, name in zip(feeds, names):
+            if name in got:
+                taken.append(feed)
+            elif len(taken) >= FEED_BATCH:  # not tried: the batch was full
+                later.append(feed)
+            else:
+                held.append(feed)
+        self._feeds_elsewhere += [f"feed:{f}" for f in held]
+        return Taken(feeds=taken, partners=[p for p in partners if f"partner:{p}" in got],
+                     held_feeds=held, held_partners=[p for p in partners if f"partner:{p}" not in got], later=later)
 
-    def feeds_recorded(self) -> None:
-        """This run's feeds are recorded: give them back, then wait (within one lease) until the
-        feeds other runs are reading are given back too, so the partners' pushes see their entries.
+    def feeds_recorded(self, *, wait: bool = True) -> None:
+        """This run's feeds are recorded: give them back, then (``wait``) wait within one lease until
+        the feeds other runs are reading are given back too, so the partners' pushes see their entries.
 
         A feed is free again when its lock can be had: it is taken and given back at once (this run
-        does not read it). A run that died reading one lets go of it with its session."""
+        does not read it), a batch at a time. A run that died reading one lets go of it with its session."""
         if self._claims is None:
             return
         self._claims.release(*[c for c in self._claims.held if c.name.startswith("feed:")])
+        if not wait:
+            return
         deadline = time.monotonic() + self.lease_seconds
         while self._feeds_elsewhere:
-            got = self._claims.take_many(self._feeds_elsewhere)
-            self._claims.release(*got.values())
-            self._feeds_elsewhere = [name for name in self._feeds_elsewhere if name not in got]
+            for start in range(0, len(self._feeds_elsewhere), FEED_BATCH):
+                chunk = self._feeds_elsewhere[start:start + FEED_BATCH]
+                got = self._claims.take_many(chunk)
+                self._claims.release(*got.values())
+                self._feeds_elsewhere[start:start + FEED_BATCH] = [name for name in chunk if name not in got]
             if not self._feeds_elsewhere or time.monotonic() >= deadline:
                 break
             time.sleep(0.1)
@@ -130,3 +158,4 @@ class PostgresStore(SQLStore):
                 self._claims.close()
                 self._claims = None
             self._partner_claims.clear()
+            self._watchdog.close()

@@ -177,10 +177,18 @@ class Pipeline:
     def sync(self) -> RunReport:
         """The whole pipeline, on the feeds and partners the store lets this run take (all of them,
         unless other runs share the store and hold some)."""
-        feeds = self.store.take(self.source_ids, [])
-        self.report.held_feeds = feeds.held_feeds
-        self.read_every_feed = not feeds.held_feeds
-        self.fetch(feeds.feeds)
+        outcomes: list[FeedOutcome] = []
+        remaining = list(self.source_ids)
+        while True:  # a batch of feeds at a time, where the store bounds how many one run holds
+            feeds = self.store.take(remaining, [])
+            self.report.held_feeds += feeds.held_feeds
+            outcomes += self.fetch(feeds.feeds)
+            remaining = feeds.later
+            if not remaining:
+                break
+            self.store.feeds_recorded(wait=False)  # this batch is recorded: give it back
+        self.report.feeds = self.outcomes = outcomes
+        self.read_every_feed = not self.report.held_feeds
         self.store.feeds_recorded()
         for pid in self.partner_ids:
             # One partner at a time, once the feeds are recorded: a run sharing the store takes the

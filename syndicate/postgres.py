@@ -210,6 +210,82 @@ def migrate_once(engine: Engine, migrate: Callable[[Connection], T]) -> T:
         return migrate(conn)
 
 
+# --- statements that never get an answer ---------------------------------------------------------
+
+
+class Watchdog:
+    """Ends the wait of a statement whose answer does not come: after ``limit`` seconds, or at once
+    once ``abandon`` was called (this run's claims are lost: nothing it writes may land any more).
+
+    libpq waits for an answer as long as the socket stays up, and a connection that went silent
+    (a proxy or NAT that stops forwarding but keeps acknowledging) keeps it up for ever: the run
+    would hang. Shutting the socket down makes the waiting call fail at once with a connection error,
+    which the store tells as the server gone (one line, exit 1). Only a connection that is running a
+    statement is ever touched (libpq says so: ``ACTIVE``), so an idle one in the pool never is."""
+
+    def __init__(self, engine: Engine, *, limit: float) -> None:
+        self.limit = limit
+        self.reason: str | None = None  # why a statement was cut (for the run's one line)
+        self._abandoned: str | None = None
+        self._running: dict[int, tuple[psycopg.Connection[Any], float]] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._engine = engine
+        sqlalchemy.event.listen(engine, "before_cursor_execute", self._before)
+        sqlalchemy.event.listen(engine, "after_cursor_execute", self._after)
+        sqlalchemy.event.listen(engine, "handle_error", self._error)
+        self._thread = threading.Thread(target=self._watch, name="statement-watchdog", daemon=True)
+        self._thread.start()
+
+    def abandon(self, reason: str) -> None:
+        """Cut every statement waiting now or started from now on."""
+        self._abandoned = self._abandoned or reason
+        self._check()
+
+    def close(self) -> None:
+        """Stop watching (the engine's events stay, and do nothing more)."""
+        self._stop.set()
+        if self._thread is not threading.current_thread():
+            self._thread.join(timeout=2)
+
+    def _before(self, _conn: Any, cursor: Any, *_args: Any) -> None:
+        with self._lock:
+            self._running[id(cursor)] = (cursor.connection, time.monotonic())
+        if self._abandoned is not None:
+            self._check()
+
+    def _after(self, _conn: Any, cursor: Any, *_args: Any) -> None:
+        with self._lock:
+            self._running.pop(id(cursor), None)
+
+    def _error(self, context: Any) -> None:
+        cursor = getattr(context, "cursor", None)
+        if cursor is not None:
+            with self._lock:
+                self._running.pop(id(cursor), None)
+
+    def _watch(self) -> None:
+        while not self._stop.wait(min(0.5, self.limit / 4)):
+            self._check()
+
+    def _check(self) -> None:
+        now = time.monotonic()
+        with self._lock:
+            running = list(self._running.values())
+        for conn, started in running:
+            if self._abandoned is None and now - started < self.limit:
+                continue
+            if conn.closed or conn.pgconn.transaction_status != psycopg.pq.TransactionStatus.ACTIVE:
+                continue
+            self.reason = self._abandoned or f"no answer from PostgreSQL within {self.limit:g} s"
+            with contextlib.suppress(OSError, psycopg.Error):
+                sock = socket.socket(fileno=os.dup(conn.fileno()))
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                finally:
+                    sock.close()
+
+
 # --- claims -------------------------------------------------------------------------------------
 
 claims_metadata = MetaData()
@@ -303,8 +379,9 @@ class Claims:
     """
 
     def __init__(self, engine: Engine, *, lease_seconds: float = 60, holder: str | None = None,
-                 call_timeout: float | None = None) -> None:
+                 call_timeout: float | None = None, on_lost: Callable[[str], None] | None = None) -> None:
         self.engine = engine
+        self.on_lost = on_lost  # told once, when the claims are lost (the store stops its writes)
         self.lease_seconds = float(lease_seconds)
         self.holder = holder or holder_name()
         #: How long one call on the claims connection may take before the connection is given up.
@@ -526,10 +603,13 @@ class Claims:
                     sock.close()
 
     def _lose(self, reason: str) -> None:
-        if self.lost_reason is None:
+        first = self.lost_reason is None
+        if first:
             self.lost_reason = reason
         for claim in list(self._held.values()):
             claim.lost_reason = claim.lost_reason or reason
+        if first and self.on_lost is not None:
+            self.on_lost(reason)
 
     def _beat(self) -> None:
         """Renew every lease of this run a third of a lease apart, until closed or lost."""

@@ -61,6 +61,8 @@ class Taken:
     partners: list[str]
     held_feeds: list[str] = field(default_factory=list)
     held_partners: list[str] = field(default_factory=list)
+    #: Free feeds not taken this time (a store that bounds how many one run holds): ask again later.
+    later: list[str] = field(default_factory=list)
 
 
 class SQLStore:
@@ -198,7 +200,7 @@ class SQLStore:
         """Everything: a store with a single-run lock (after ``lock``) shares its work with no one."""
         return Taken(feeds=list(feeds), partners=list(partners))
 
-    def feeds_recorded(self) -> None:
+    def feeds_recorded(self, *, wait: bool = True) -> None:
         """Nothing to give back or wait for: no other run shares the work."""
 
     def batch(self) -> contextlib.AbstractContextManager[object]:

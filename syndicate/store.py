@@ -49,14 +49,15 @@ class Store(Protocol):
     def take(self, feeds: list[str], partners: list[str]) -> Taken:
         """Take, for this run, those of ``feeds`` and ``partners`` no other run holds (after ``lock``):
         everything with a single-run lock (SQLite); with a shared server (PostgreSQL), what is free,
-        each held until ``close``, dying with its holder."""
+        each held until ``close`` (feeds: ``feeds_recorded``), dying with its holder, and at most a
+        batch of feeds at once (the free ones past it are ``later``: take them after recording these)."""
 
     def transaction(self) -> contextlib.AbstractContextManager[object]:
         """One transaction; nested calls join the outer one."""
 
-    def feeds_recorded(self) -> None:
-        """This run's feeds are read and recorded: give them back to other runs, and wait (bounded)
-        for the feeds other runs are reading, so the pushes that follow see their entries."""
+    def feeds_recorded(self, *, wait: bool = True) -> None:
+        """This run's feeds are read and recorded: give them back to other runs, and (``wait``) wait,
+        bounded, for the feeds other runs are reading, so the pushes that follow see their entries."""
 
     def batch(self) -> contextlib.AbstractContextManager[object]:
         """Writes that may commit together at the end of the block, which makes remote calls: one
@@ -157,7 +158,7 @@ class ReadOnlyStore:
         """Nothing to commit."""
         yield None
 
-    def feeds_recorded(self) -> None:
+    def feeds_recorded(self, *, wait: bool = True) -> None:
         """Nothing held."""
 
     def batch(self) -> contextlib.AbstractContextManager[object]:

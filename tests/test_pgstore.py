@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from .conftest import REPO, PostgresDatabase
 
@@ -156,3 +157,73 @@ def test_kill_9_mid_push_leaves_the_partner_to_the_next_run_at_once(tmp_path: Pa
     for pid in PARTNERS:
         assert len(found[pid]) == SYNTHETIC_FEEDS * PER_FEED, found[pid]
     assert len(found["enliveningedge"]) == 3
+
+
+def test_a_run_holds_a_batch_of_feeds_at_a_time(postgres: PostgresDatabase, monkeypatch: Any) -> None:
+    """Each feed is an advisory lock, and the server's lock table is shared by every session: a run
+    takes FEED_BATCH feeds, and the free ones past them are left for later, not reported held."""
+    from syndicate import pg_store
+
+    monkeypatch.setattr(pg_store, "FEED_BATCH", 2)
+    one = pg_store.PostgresStore(postgres.url, password=postgres.password, lease_seconds=10)
+    other = pg_store.PostgresStore(postgres.url, password=postgres.password, lease_seconds=10)
+    one.lock()
+    other.lock()
+    try:
+        assert other.take(["b"], []).feeds == ["b"]
+        first = one.take(["a", "b", "c", "d", "e"], ["mag"])
+        assert (first.feeds, first.held_feeds, first.later, first.partners) == (["a", "c"], ["b"], ["d", "e"], ["mag"])
+        one.feeds_recorded(wait=False)  # gives a and c back
+        assert other.take(["a"], []).feeds == ["a"]
+        second = one.take(first.later, [])
+        assert (second.feeds, second.later) == (["d", "e"], [])
+    finally:
+        one.close()
+        other.close()
+
+
+def test_a_sync_of_more_feeds_than_a_batch_reads_every_feed(tmp_path: Path, postgres: PostgresDatabase,
+                                                            monkeypatch: Any) -> None:
+    from click.testing import CliRunner
+
+    from syndicate import pg_store
+    from syndicate.cli import cli
+
+    monkeypatch.setattr(pg_store, "FEED_BATCH", 2)
+    sites = tmp_path / "sites"
+    config = host_folder(tmp_path, "host", postgres, sites)
+    monkeypatch.chdir(config.parent)
+    result = CliRunner().invoke(cli, ["--config", str(config), "sync"], env={"NO_COLOR": "1"})
+    assert result.exit_code == 0, result.output
+    found = copies(sites)
+    for pid in PARTNERS:
+        assert len(found[pid]) == SYNTHETIC_FEEDS * PER_FEED
+    assert len(found["enliveningedge"]) == 3
+
+
+def test_a_run_whose_connection_goes_silent_stops_instead_of_hanging(postgres: PostgresDatabase) -> None:
+    """libpq waits for ever on a connection that went silent; the store cuts the wait (the claims
+    are lost within a third of a lease, and no statement waits longer than a lease) and fails with
+    one line (StoreUnavailable, exit 1)."""
+    import pytest
+
+    from syndicate.errors import StoreUnavailable
+    from syndicate.pg_store import PostgresStore
+    from syndicate.records import Delivery
+
+    from .tcp_proxy import SilentProxy
+
+    with SilentProxy(("127.0.0.1", postgres.cluster.port)) as proxy:
+        store = PostgresStore(postgres.cluster.url(postgres.name, port=proxy.port), password=postgres.password,
+                              lease_seconds=6)
+        store.lock()
+        try:
+            assert store.take(["blog"], ["mag"]).partners == ["mag"]
+            assert store.unsettled("mag") == 0  # its connection is open, in the pool
+            proxy.go_silent()
+            started = time.monotonic()
+            with pytest.raises(StoreUnavailable, match="went away: no answer from PostgreSQL"):
+                store.put(Delivery(partner="mag", source="blog", guid="a", state="ok"))
+            assert time.monotonic() - started <= 6 + 2
+        finally:
+            store.close()
