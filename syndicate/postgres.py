@@ -99,7 +99,8 @@ def connect_args(*, password: str | None = None, lease_seconds: float = 60,
     notices: TCP keepalives and ``tcp_user_timeout`` on the client (libpq parameters) and the same on
     the server's side of the socket (``-c`` options, which any role may set for its own session).
     ``idle_in_transaction_session_timeout`` ends a session that went silent inside a transaction, so
-    its row locks do not block the run that takes its work over. None of this helps when a proxy
+    its row locks do not block the run that takes its work over; ``synchronous_commit=on`` keeps
+    every commit durable (an intent) even on a server configured otherwise. None of this helps when a proxy
     keeps acknowledging TCP but forwards nothing: the lease is for that (``Claims``)."""
     lease = max(1.0, float(lease_seconds))
     idle = max(1, int(lease / 6))          # first probe after ~10 s of silence at the default 60 s
@@ -108,6 +109,10 @@ def connect_args(*, password: str | None = None, lease_seconds: float = 60,
     user_timeout_ms = max(1000, int(lease * 1000 / 2))
     options = " ".join(f"-c {name}={value}" for name, value in (
         ("idle_in_transaction_session_timeout", f"{int(lease * 1000)}ms"),
+        # A write's intent must be on disk when its commit returns, whatever the server's default:
+        # with synchronous_commit off, a crash of PostgreSQL loses the last commits it acknowledged,
+        # and a copy created after its lost intent would be created again (a duplicate).
+        ("synchronous_commit", "on"),
         ("tcp_keepalives_idle", idle), ("tcp_keepalives_interval", interval), ("tcp_keepalives_count", count),
         ("tcp_user_timeout", user_timeout_ms),
         # PostgreSQL 14+: a query still running for a client that is gone is stopped.

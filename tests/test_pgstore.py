@@ -227,3 +227,22 @@ def test_a_run_whose_connection_goes_silent_stops_instead_of_hanging(postgres: P
             assert time.monotonic() - started <= 6 + 2
         finally:
             store.close()
+
+
+def test_every_commit_is_durable_whatever_the_server_says(postgres: PostgresDatabase) -> None:
+    """The test cluster runs with synchronous_commit = off (as a server tuned for speed might): a crash
+    then loses commits it had acknowledged, an intent among them, and the copy created after it would be
+    created again by the next run (the restart test against WordPress found that duplicate). The store's
+    sessions turn it back on."""
+    from sqlalchemy import text
+
+    from syndicate.pg_store import PostgresStore
+
+    assert postgres.cluster.admin_sql("SHOW synchronous_commit")[0][0] == "off"
+    store = PostgresStore(postgres.url, password=postgres.password, lease_seconds=10)
+    store.lock()
+    try:
+        with store.transaction() as conn:
+            assert conn.execute(text("SHOW synchronous_commit")).scalar_one() == "on"  # type: ignore[attr-defined]
+    finally:
+        store.close()
