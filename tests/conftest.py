@@ -60,6 +60,22 @@ def example(tmp_path: Path, request: pytest.FixtureRequest) -> Path:
     return config
 
 
+#: The fixtures through which a test opens the example's store: with SYNDICATE_TEST_STORE=postgresql
+#: these are the tests that run again (the others keep their own SQLite files, or open no store).
+STORE_FIXTURES = frozenset({"example", "run"})
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """On a PostgreSQL test store, only the tests whose store it is: the rest would just run twice."""
+    if TEST_STORE == "sqlite":
+        return
+    keep = [i for i in items if STORE_FIXTURES & set(getattr(i, "fixturenames", ()))]
+    kept = {id(i) for i in keep}
+    config.hook.pytest_deselected(items=[i for i in items if id(i) not in kept])
+    items[:] = keep
+
+
 def sqlite_only(reason: str) -> None:
     """Skip a test of SQLite's own behaviour (its single-run lock, its file) when the store is a server."""
     if TEST_STORE != "sqlite":
