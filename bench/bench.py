@@ -14,6 +14,8 @@ E  ``syndicate --help`` start-up / ``python -c pass``; heavy imports (-X importt
 F  peak memory of A (process tree)
 G  scale: 500 / 1,000 / 2,000 synthetic feeds of 5 entries: cold, no-change, state store size
 H  (--with-wordpress) N posts to a real WordPress / a plain requests loop of the same REST calls
+S  two runs sharing one PostgreSQL and four WordPress-like partners answering after 300 ms / one run alone
+G-pg  G's no-change sync on a PostgreSQL store at 1,000 and 10,000 feeds (per feed)
 """
 
 from __future__ import annotations
@@ -60,6 +62,8 @@ TARGETS = {
     "F": "peak RSS of the process tree ≤ 200 MB",
     "G": "per-feed time and store size per feed at the largest size ≤ 1.5 × at the smallest",
     "H": "N posts via the CLI ≤ 1.2 × a plain requests loop",
+    "S": "two runs sharing 4 slow partners (PostgreSQL) ≤ 0.6 × one run alone",
+    "G-pg": "no-change sync per feed on PostgreSQL at the largest size ≤ 1.5 × at the smallest",
 }
 
 
@@ -331,9 +335,10 @@ def _toml_str(value: str) -> str:
 
 
 def write_config(directory: Path, sources: list[dict[str, str]], partners: str | None = None,
-                 license: str = "CC-BY-4.0") -> Path:
-    """A syndicate.toml in ``directory``: state and output relative to it, one files partner by default."""
-    lines = ["# written by bench/bench.py", "[state]", 'url = "sqlite:///state/state.db"', ""]
+                 license: str = "CC-BY-4.0", state: str | None = None) -> Path:
+    """A syndicate.toml in ``directory``: state and output relative to it, one files partner by default.
+    ``state``: the ``[state]`` table's lines instead of the SQLite file's."""
+    lines = ["# written by bench/bench.py", state or '[state]\nurl = "sqlite:///state/state.db"', ""]
     for s in sources:
         lines += [f"[sources.{s['id']}]", f"name = {_toml_str(s['name'])}", f"site_url = {_toml_str(s['site_url'])}",
                   f"feed = {_toml_str(s['feed'])}", f"license = {_toml_str(license)}", ""]
@@ -374,6 +379,63 @@ def sync_counts(stdout: str) -> dict[str, int]:
             for n, what in _COUNT.findall(line):
                 counts[what] = counts.get(what, 0) + int(n)
     return counts
+
+
+# ----------------------------------------------------------------------- PostgreSQL and slow partners
+
+
+class Postgres:
+    """A private PostgreSQL cluster on 127.0.0.1 for S and G-pg, started as the tests start theirs
+    (tests/pg_server.py: Debian's postgresql, initdb in a temporary folder, a free port; stopped at the end)."""
+
+    def __init__(self) -> None:
+        sys.path.insert(0, str(ROOT / "tests"))
+        import pg_server  # type: ignore[import-not-found]
+
+        self.pg_server = pg_server
+        self.cluster = pg_server.start()
+
+    def state(self, directory: Path) -> str:
+        """The ``[state]`` lines of a config in ``directory`` on a fresh database of this cluster."""
+        directory.mkdir(parents=True, exist_ok=True)
+        (directory / "pgpass").write_text(self.cluster.password)
+        (directory / "pgpass").chmod(0o600)
+        url = self.cluster.url(self.cluster.create_database())
+        return f'[state]\nurl = "{url}"\npassword = {{ file = "pgpass" }}'
+
+    def stop(self) -> None:
+        self.pg_server.stop(self.cluster)
+
+
+class SlowPartners:
+    """bench/wpfake.py in its own process: WordPress-like REST partners answering after a delay."""
+
+    def __init__(self, count: int, delay_ms: int) -> None:
+        self.proc = subprocess.Popen([str(VENV_PY), str(BENCH / "wpfake.py"), "--partners", str(count),
+                                      "--delay-ms", str(delay_ms)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=subprocess.DEVNULL, text=True)
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        if not line.startswith("READY"):
+            self.stop()
+            raise RuntimeError("bench/wpfake.py did not start")
+        self.ports = [int(p) for p in line.split()[1:]]
+
+    def reset(self) -> None:
+        for port in self.ports:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/_reset", timeout=10):  # noqa: S310 (loopback)
+                pass
+
+    def partners_toml(self, password_env: str) -> str:
+        return "\n".join(f'[partners.w{i}]\nname = "Bench WordPress {i}"\nkind = "wordpress"\n'
+                         f'url = "http://127.0.0.1:{port}"\nusername = "bench"\n'
+                         f'password = {{ env = "{password_env}" }}\nstatus = "publish"\n'
+                         for i, port in enumerate(self.ports))
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
 
 
 # ------------------------------------------------------------------------------------- syndicate
@@ -498,6 +560,7 @@ class Bench:
         self.results: dict[str, Any] = {"started": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
                                         "argv": sys.argv[1:], "reps": self.reps, "gzip": args.gzip}
         self.server: FeedServer | None = None
+        self.pg: Postgres | None = None
         self.skips: dict[str, str] = {}
 
     def wanted(self, name: str) -> bool:
@@ -713,6 +776,105 @@ class Bench:
         self.results["G"] = {"sizes": sizes, "entries_per_feed": 5, "budget_s": budget,
                              "data": {str(k): v for k, v in data.items()}, "over_budget": {str(k): v for k, v in over_budget.items()}}
 
+    # --- S and G-pg: a PostgreSQL store ------------------------------------------------------------
+
+    def postgres(self) -> Postgres | None:
+        """The bench's PostgreSQL, started on first use; None (and S, G-pg skipped) when it cannot be."""
+        if self.pg is None and "pg" not in self.skips:
+            try:
+                self.pg = Postgres()
+            except Exception as exc:  # noqa: BLE001
+                self.skips["pg"] = f"PostgreSQL could not be started: {str(exc).splitlines()[0][:300]}"
+                log(self.skips["pg"])
+        return self.pg
+
+    def shared(self) -> None:
+        """S: one run alone, then two runs started together from two folders (as two hosts would), on a
+        fresh PostgreSQL database each time, pushing 50 new entries to four partners that answer every
+        call after 300 ms; arms interleaved."""
+        pg = self.postgres()
+        if pg is None:
+            self.skips["S"] = self.skips["pg"]
+            return
+        assert self.server is not None
+        slow = SlowPartners(4, 300)
+        env_name = "BENCH_S_WP_PASSWORD"
+        extra = {env_name: "bench application password"}
+        # 10 feeds × 5 = 50 new entries, linking no sibling (so each is one create, no converging update:
+        # S is about splitting the partners' time, and the run alone would otherwise take 4 minutes)
+        sources = synthetic_sources(self.server, 10, 5, start=200_000, self_links=False)
+        partners = slow.partners_toml(env_name)
+        arms: dict[str, list[dict[str, Any]]] = {"alone": [], "two": []}
+        try:
+            for rep in range(self.reps):
+                for arm in (("alone", "two") if rep % 2 == 0 else ("two", "alone")):
+                    slow.reset()
+                    first = self.tmp / f"S-{arm}-{rep}-0"
+                    state = pg.state(first)
+                    folders = [first] + ([self.tmp / f"S-{arm}-{rep}-1"] if arm == "two" else [])
+                    cfgs = []
+                    for folder in folders:
+                        if folder != first:  # the other host: its own copy of the config, the same database
+                            folder.mkdir(parents=True, exist_ok=True)
+                            shutil.copyfile(first / "pgpass", folder / "pgpass")
+                            (folder / "pgpass").chmod(0o600)
+                        cfgs.append(write_config(folder, sources, partners=partners, state=state))
+                    runs: list[Run | None] = [None] * len(cfgs)
+
+                    def one(i: int, cfg: Path, into: list[Run | None]) -> None:
+                        into[i] = run([VENV_PY, SYNDICATE, "--config", cfg, "sync"], cwd=cfg.parent,
+                                      env=clean_env(extra), timeout=self.args.timeout)
+
+                    t0 = time.perf_counter()
+                    threads = [threading.Thread(target=one, args=(i, c, runs)) for i, c in enumerate(cfgs)]
+                    for t in threads:
+                        t.start()
+                    for t in threads:
+                        t.join()
+                    wall = time.perf_counter() - t0
+                    done = [r for r in runs if r is not None]
+                    counts = [sync_counts(r.stdout) for r in done]
+                    created = sum(c.get("created", 0) for c in counts)
+                    arms[arm].append({"wall": wall, "rc": [r.rc for r in done], "created": created,
+                                      "runs": [{"wall": r.wall, "counts": c,
+                                                "held": next((ln for ln in r.stdout.splitlines()
+                                                              if "held by another run" in ln), None)}
+                                               for r, c in zip(done, counts)]})
+                    log(f"S  rep {rep + 1}: {arm} {fmt_s(wall)} rc={[r.rc for r in done]} created={created} "
+                        f"(per run: {[c.get('created', 0) for c in counts]})")
+        finally:
+            slow.stop()
+        self.results["S"] = {"partners": 4, "delay_ms": 300, "entries": 50, **arms}
+
+    def scale_pg(self) -> None:
+        """G-pg: G's synthetic feeds on a PostgreSQL store: one cold run per size fills its database
+        (timed, not judged), then no-change runs, sizes interleaved."""
+        pg = self.postgres()
+        if pg is None:
+            self.skips["G-pg"] = self.skips["pg"]
+            return
+        assert self.server is not None
+        sizes = self.args.pg_sizes
+        data: dict[int, dict[str, list[Any]]] = {n: {"cold": [], "again": [], "rc": [], "again_200": []} for n in sizes}
+        cfgs = {}
+        for n in sizes:
+            folder = self.tmp / f"Gpg{n}"
+            cfgs[n] = write_config(folder, synthetic_sources(self.server, n, 5, start=300_000), state=pg.state(folder))
+            r = self.syn.sync(f"G-pg{n}-cold", cfgs[n], fresh=False, timeout=self.args.timeout)
+            data[n]["cold"].append(None if r.timed_out else r.wall)
+            log(f"G-pg {n} feeds: cold {fmt_s(r.wall)} rc={r.rc} {sync_counts(r.stdout)}")
+        for rep in range(self.reps):
+            for n in (sizes if rep % 2 == 0 else list(reversed(sizes))):
+                self.server.reset()
+                r = self.syn.sync(f"G-pg{n}", cfgs[n], fresh=False, timeout=self.args.timeout)
+                data[n]["again"].append(None if r.timed_out else r.wall)
+                data[n]["rc"].append(r.rc)
+                data[n]["again_200"].append(self.server.stats().get("200", 0))
+                log(f"G-pg {n} feeds rep {rep + 1}: no-change {fmt_s(r.wall)} rc={r.rc} {sync_counts(r.stdout)}")
+        for n in sizes:
+            shutil.rmtree(cfgs[n].parent / "out", ignore_errors=True)
+        self.results["G-pg"] = {"sizes": sizes, "entries_per_feed": 5, "data": {str(k): v for k, v in data.items()}}
+
     # --- H --------------------------------------------------------------------------------------
 
     def wordpress(self) -> None:
@@ -880,6 +1042,10 @@ class Bench:
                 self.section("C", self.slow_round)
             if self.wanted("G"):
                 self.section("G", self.scale)
+            if self.wanted("S"):
+                self.section("S", self.shared)
+            if self.wanted("G-pg"):
+                self.section("G-pg", self.scale_pg)
             if self.args.with_wordpress:
                 self.section("H", self.wordpress)
             else:
@@ -888,6 +1054,8 @@ class Bench:
                 self.section("profile", self.profile)
         finally:
             self.server.stop()
+            if self.pg is not None:
+                self.pg.stop()
             self.results["machine"]["load_at_end"] = os.getloadavg()
             self.results["finished"] = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
             self.results["crashes"] = self.syn.crashes
@@ -1063,6 +1231,34 @@ def evaluate(res: dict[str, Any]) -> list[dict[str, str]]:
             + (" — " + "; ".join(g["over_budget"].values()) if g["over_budget"] else ""), ok)
     else:
         add("G", skips.get("G", "not run"), None)
+    sh = res.get("S")
+    if sh and sh["alone"] and sh["two"]:
+        alone, two = median([r["wall"] for r in sh["alone"]]), median([r["wall"] for r in sh["two"]])
+        complete = all(r["created"] == sh["partners"] * sh["entries"] and set(r["rc"]) == {0}
+                       for r in sh["alone"] + sh["two"])
+        shared_work = all(all(run["counts"].get("created") for run in r["runs"]) for r in sh["two"])
+        ratio = two / alone if two and alone else None
+        add("S", (f"{ratio:.2f}× (two runs {fmt_s(two)} / one run alone {fmt_s(alone)}; {sh['partners']} partners × "
+                  f"{sh['entries']} entries, {sh['delay_ms']} ms a call"
+                  + ("" if complete else "; NOT every copy made, or a run failed")
+                  + ("" if shared_work else "; a run of the two did none of the pushes") + ")") if ratio else "n/a",
+            (ratio <= 0.6 and complete and shared_work) if ratio else False)
+    else:
+        add("S", skips.get("S", "not run"), None)
+    gp = res.get("G-pg")
+    if gp:
+        sizes = gp["sizes"]
+        per = {n: (median(gp["data"][str(n)]["again"]) or 0) / n for n in sizes}
+        cold = {n: (median(gp["data"][str(n)]["cold"]) or 0) / n for n in sizes}
+        lo, hi = sizes[0], sizes[-1]
+        k = per[hi] / per[lo] if per[lo] and per[hi] else None
+        rcs = {rc for n in sizes for rc in gp["data"][str(n)]["rc"]}
+        add("G-pg", (f"per-feed no-change growth {lo}→{hi} feeds ×{k:.2f} (no-change ms/feed "
+                     + ", ".join(f"{n}: {1000 * per[n]:.2f}" for n in sizes) + "; cold ms/feed "
+                     + ", ".join(f"{n}: {1000 * cold[n]:.1f}" for n in sizes) + f"; exit codes {sorted(rcs)})")
+            if k else "n/a", (k <= 1.5 and rcs == {0}) if k else False)
+    else:
+        add("G-pg", skips.get("G-pg", "not run"), None)
     h = res.get("H")
     if h and h["cli"] and any(h["baseline_process"]):
         ours, base = median(h["cli"]), median(h["baseline_process"])
@@ -1331,13 +1527,14 @@ def write_profile_md(sections: list[tuple[str, Any, str]], shim: bool, code: str
 def main() -> int:
     ap = argparse.ArgumentParser(description="syndicate's benchmark suite (see bench/README.md)")
     ap.add_argument("--reps", type=int, default=3, help="interleaved runs per figure (at least 3)")
-    ap.add_argument("--only", default="A,B,C,D,E,F,G,profile",
-                    help="comma-separated subset of A,B,C,D,E,F,G,profile (H: --with-wordpress)")
+    ap.add_argument("--only", default="A,B,C,D,E,F,G,S,G-pg,profile",
+                    help="comma-separated subset of A,B,C,D,E,F,G,S,G-pg,profile (H: --with-wordpress)")
     ap.add_argument("--with-wordpress", action="store_true", help="also run H against a real local WordPress")
     ap.add_argument("--wp-posts", default="30,100",
                     help="posts per H run, comma-separated sizes; the largest is judged (default 30,100)")
     ap.add_argument("--wp-root", default="/tmp/syndicate-bench-wp", help="WordPress install root (reused)")
     ap.add_argument("--g-sizes", default="500,1000,2000")
+    ap.add_argument("--pg-sizes", default="1000,10000", help="G-pg's sizes (feeds), comma-separated")
     ap.add_argument("--g-budget", type=float, default=180.0, help="seconds a cold G run may take before it is not repeated")
     ap.add_argument("--gzip", action="store_true", help="serve feeds gzipped to clients that accept it")
     ap.add_argument("--timeout", type=float, default=900.0, help="seconds any one run may take")
@@ -1357,6 +1554,7 @@ def main() -> int:
         return 0
     args.only = {x.strip() for x in args.only.split(",") if x.strip()}
     args.g_sizes = sorted(int(x) for x in args.g_sizes.split(","))
+    args.pg_sizes = sorted(int(x) for x in args.pg_sizes.split(","))
     if not VENV_PY.exists() or not SYNDICATE.exists():
         print(f"error: {VENV_PY} / {SYNDICATE} missing: the project venv with syndicate installed is needed",
               file=sys.stderr)

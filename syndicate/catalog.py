@@ -43,14 +43,11 @@ class Catalog:
         numbers: dict[tuple[str, str], dict[str, int]] = {}
         for sid in self.source_ids:
             for series in self.config.sources[sid].series:
-                known = self.store.series_numbers(sid, series.name)
                 wanted = series.category.casefold()
-                new = [e for e, _ in self.current.get(sid, [])
-                       if e.guid not in known and any(c.casefold() == wanted for c in e.categories)]
-                new.sort(key=lambda e: (e.when or self.now, e.guid))
-                numbered = {e.guid: n for n, e in enumerate(new, start=max(known.values(), default=0) + 1)}
-                self.store.add_series_parts(sid, series.name, numbered)
-                numbers[(sid, series.name)] = {**known, **numbered}
+                parts = [e for e, _ in self.current.get(sid, []) if any(c.casefold() == wanted for c in e.categories)]
+                parts.sort(key=lambda e: (e.when or self.now, e.guid))
+                # The store numbers the new ones, atomically: another run sharing it may be numbering too.
+                numbers[(sid, series.name)] = self.store.number_series(sid, series.name, [e.guid for e in parts])
         return numbers
 
     def series_of(self, entry: Entry) -> list[tuple[str, dict[str, int]]]:

@@ -7,6 +7,7 @@ import sys
 import webbrowser
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any
 
 from . import display
 from .config import Config
@@ -29,6 +30,14 @@ def init_config(directory: Path) -> Path:
     return path
 
 
+def _server(config: Config) -> dict[str, Any]:
+    """What a PostgreSQL store needs from ``[state]`` beyond its URL (nothing for SQLite)."""
+    if not config.state.is_postgres:
+        return {}
+    password = config.state.password.reveal() if config.state.password is not None else None
+    return {"password": password, "lease_seconds": config.state.lease_seconds}
+
+
 # --- sync -----------------------------------------------------------------------------------------
 
 
@@ -40,7 +49,7 @@ def run_sync(config: Config, *, sources: Iterable[str], partners: Iterable[str],
 
     from .pipeline import Pipeline
 
-    store = open_store(config.state_url, readonly=dry_run, clock=clock)
+    store = open_store(config.state_url, readonly=dry_run, clock=clock, **_server(config))
     try:
         store.lock(wait=wait)  # the schema is created or migrated under the lock (a dry run takes none)
         show_bars = display.is_terminal() and verbosity >= 0 and sys.stderr.isatty()
@@ -65,7 +74,7 @@ def run_check(config: Config, *, sources: Iterable[str], partners: Iterable[str]
     """``syndicate check``: decisions with reasons; exit 1 when a feed or an entry failed."""
     from .pipeline import Pipeline
 
-    store = open_store(config.state_url, readonly=True)
+    store = open_store(config.state_url, readonly=True, **_server(config))
     try:
         pipeline = Pipeline(config, store, sources=sources, partners=partners)
         pipeline.fetch()
@@ -91,7 +100,7 @@ def run_preview(config: Config, spelling: str, *, partners: Iterable[str], fmt: 
     from .pipeline import Pipeline
     from .preview import preview_html, preview_json, preview_text
 
-    store = open_store(config.state_url, readonly=True)
+    store = open_store(config.state_url, readonly=True, **_server(config))
     try:
         pipeline = Pipeline(config, store, partners=partners)
         pipeline.fetch()
@@ -136,7 +145,7 @@ def run_status(config: Config, *, partners: Iterable[str], as_json: bool) -> int
     for pid in wanted:
         if pid not in config.partners:
             raise UsageError(f"unknown partner {pid!r} (known: {', '.join(config.partners) or 'none'})")
-    store = open_store(config.state_url, readonly=True)
+    store = open_store(config.state_url, readonly=True, **_server(config))
     try:
         rows = store.deliveries(wanted or None)
         feeds = store.feed_states()
@@ -162,7 +171,7 @@ def run_withdraw(config: Config, spelling: str, *, partners: Iterable[str], dele
     """``syndicate withdraw ENTRY``."""
     from .pipeline import Pipeline
 
-    store: Store = open_store(config.state_url, readonly=False)
+    store: Store = open_store(config.state_url, readonly=False, **_server(config))
     try:
         store.lock()
         pipeline = Pipeline(config, store, partners=partners)
@@ -186,7 +195,7 @@ def run_audit(config: Config, *, partners: Iterable[str], as_json: bool, verbosi
     for pid in wanted:
         if pid not in config.partners:
             raise UsageError(f"unknown partner {pid!r} (known: {', '.join(config.partners) or 'none'})")
-    store = open_store(config.state_url, readonly=True)  # changes no state, takes no lock
+    store = open_store(config.state_url, readonly=True, **_server(config))  # changes no state, takes no lock
     try:
         show_bars = display.is_terminal() and verbosity >= 0 and sys.stderr.isatty() and not as_json
         progress = display.RichProgress() if show_bars else None

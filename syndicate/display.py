@@ -102,6 +102,7 @@ def show_sync(report: RunReport, verbosity: int) -> None:
         if verbosity > 0:
             notes += [(f"identity: {c.line()}", "cyan") for c in changes]
     notes += [(f"error: {e}", "red") for e in report.errors + report.config_errors]
+    notes += [(report.held, "yellow")] if report.held else []
     notes += [(f"{pid}: the copies are in {where} (open the .html files in a browser)", "")
               for pid, where in report.locations.items()]
     if not is_terminal():

@@ -83,6 +83,7 @@ class Pipeline:
         self.report = RunReport(dry_run=not self.pushes)
         self.network = Network(config)
         self.outcomes: list[FeedOutcome] = []
+        self.read_every_feed = True
         self._catalog: Catalog | None = None
         self._planner: Planner | None = None
         self.deliverer = Deliverer(config, self.store, self.report, self.clock,
@@ -111,9 +112,9 @@ class Pipeline:
 
     # --- fetch + parse + record ---------------------------------------------------------------------
 
-    def fetch(self) -> list[FeedOutcome]:
-        """Read every selected feed and record the outcomes."""
-        reader = FeedReader(self.config, self.source_ids, self.rewrite_rules, self.network, self.now)
+    def fetch(self, sources: list[str] | None = None) -> list[FeedOutcome]:
+        """Read every selected feed (or those of ``sources``) and record the outcomes."""
+        reader = FeedReader(self.config, self.source_ids if sources is None else sources, self.rewrite_rules, self.network, self.now)
         outcomes = reader.read_all(self.store.feed_states(), self.progress, while_parsing=self._load_for_push)
         outcomes = [self._identify(outcome) for outcome in outcomes]
         for outcome in outcomes:
@@ -184,9 +185,27 @@ class Pipeline:
     # --- sync -------------------------------------------------------------------------------------
 
     def sync(self) -> RunReport:
-        """The whole pipeline."""
-        self.fetch()
+        """The whole pipeline, on the feeds and partners the store lets this run take (all of them,
+        unless other runs share the store and hold some)."""
+        outcomes: list[FeedOutcome] = []
+        remaining = list(self.source_ids)
+        while True:  # a batch of feeds at a time, where the store bounds how many one run holds
+            feeds = self.store.take(remaining, [])
+            self.report.held_feeds += feeds.held_feeds
+            outcomes += self.fetch(feeds.feeds)
+            remaining = feeds.later
+            if not remaining:
+                break
+            self.store.feeds_recorded(wait=False)  # this batch is recorded: give it back
+        self.report.feeds = self.outcomes = outcomes
+        self.read_every_feed = not self.report.held_feeds
+        self.store.feeds_recorded()
         for pid in self.partner_ids:
+            # One partner at a time, once the feeds are recorded: a run sharing the store takes the
+            # next partner no other run holds, and pushes the entries in the ledger now.
+            if not self.store.take([], [pid]).partners:
+                self.report.held_partners.append(pid)
+                continue
             partner = self.config.partners[pid]
             publisher = self.publisher(pid)
             try:
@@ -220,7 +239,8 @@ class Pipeline:
     def _sync_partner(self, partner: PartnerConfig, publisher: Publisher) -> None:
         report = self.report.partner(partner.id)
         steady = Steady(self.config, self.store, self.source_ids, self.now)
-        may_shortcut = self.pushes and not self.overwrite
+        # The steady-state shortcut knows only the feeds this run read: not when others read some.
+        may_shortcut = self.pushes and not self.overwrite and self.read_every_feed
         if may_shortcut and not publisher.reads_back and not self.store.unsettled(partner.id):
             counts = steady.recall(partner, self.outcomes, {})  # nothing to read back: skip the ledger too
             if counts is not None:
@@ -307,7 +327,7 @@ class Pipeline:
         else:
             # A partner whose copies carry our marker where we read them back needs no durable intent
             # per delivery: a crash is reconciled from the copies themselves, so one commit per pass.
-            batch = self.store.transaction() if not publisher.needs_intent else contextlib.nullcontext()
+            batch = self.store.batch() if not publisher.needs_intent else contextlib.nullcontext()
             with batch:
                 for planned in work:
                     push(planned)
@@ -364,7 +384,11 @@ class Pipeline:
         """Unpublish the copies of one entry on the selected partners; (partner, what happened) each."""
         entry = self.find_entry(spelling)
         results = []
+        taken = set(self.store.take([], self.partner_ids).partners)
         for pid in self.partner_ids:
+            if pid not in taken:
+                results.append((pid, "held by another run (try again when it has finished)"))
+                continue
             d = self.store.delivery(pid, entry.source, entry.guid)
             if d is None or not d.remote_id:
                 results.append((pid, "no copy"))

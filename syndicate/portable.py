@@ -18,13 +18,15 @@ Core tables, Text timestamps in ISO form, Boolean, ``func.count``/``sum``/``max`
 
 1. its engine from ``postgres.create_engine`` (psycopg driver, password in connect args, keepalives),
    not ``sqlalchemy.create_engine(url)``;
-2. ``_migrate`` inside ``postgres.migrate_once``: on PostgreSQL concurrent ``create_all`` fails on
+2. ``_migrate`` in one transaction under the schema's lock (``postgres.migrate_once``,
+   ``sqlite_store.schema_transaction``): on PostgreSQL concurrent ``create_all`` fails on
    the catalog; on SQLite each ``ALTER`` of a migration commits on its own (the driver begins no
    transaction before DDL), so one that dies midway leaves a column added at the old version, and
    the next run's ``ALTER`` fails (duplicate column);
 3. ``_upsert`` is already ``ON CONFLICT DO UPDATE`` per dialect: ``upsert`` here is the same, shared;
-4. ``add_series_parts`` is a plain insert (an ``IntegrityError`` when two runs number one part):
-   ``insert_missing`` and read the numbers back;
+4. series numbering read the numbers, then inserted new ones (two runs numbering at once could give
+   one number to two parts, or fail): ``number_series`` does both in one transaction under the
+   series' advisory lock, and a unique index on (source, series, number) guards it;
 5. ``put_media`` deletes then inserts: one ``upsert``;
 6. the ``ORDER BY`` of ``deliveries`` (partner, created_at, guid) sorts guids linguistically on
    PostgreSQL: key columns as ``sortable_text()`` (a schema-3 migration for SQLite is not needed:

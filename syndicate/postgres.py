@@ -99,7 +99,8 @@ def connect_args(*, password: str | None = None, lease_seconds: float = 60,
     notices: TCP keepalives and ``tcp_user_timeout`` on the client (libpq parameters) and the same on
     the server's side of the socket (``-c`` options, which any role may set for its own session).
     ``idle_in_transaction_session_timeout`` ends a session that went silent inside a transaction, so
-    its row locks do not block the run that takes its work over. None of this helps when a proxy
+    its row locks do not block the run that takes its work over; ``synchronous_commit=on`` keeps
+    every commit durable (an intent) even on a server configured otherwise. None of this helps when a proxy
     keeps acknowledging TCP but forwards nothing: the lease is for that (``Claims``)."""
     lease = max(1.0, float(lease_seconds))
     idle = max(1, int(lease / 6))          # first probe after ~10 s of silence at the default 60 s
@@ -108,6 +109,10 @@ def connect_args(*, password: str | None = None, lease_seconds: float = 60,
     user_timeout_ms = max(1000, int(lease * 1000 / 2))
     options = " ".join(f"-c {name}={value}" for name, value in (
         ("idle_in_transaction_session_timeout", f"{int(lease * 1000)}ms"),
+        # A write's intent must be on disk when its commit returns, whatever the server's default:
+        # with synchronous_commit off, a crash of PostgreSQL loses the last commits it acknowledged,
+        # and a copy created after its lost intent would be created again (a duplicate).
+        ("synchronous_commit", "on"),
         ("tcp_keepalives_idle", idle), ("tcp_keepalives_interval", interval), ("tcp_keepalives_count", count),
         ("tcp_user_timeout", user_timeout_ms),
         # PostgreSQL 14+: a query still running for a client that is gone is stopped.
@@ -200,24 +205,90 @@ def migrate_once(engine: Engine, migrate: Callable[[Connection], T]) -> T:
     changes anything, as ``MetaData.create_all`` does). PostgreSQL's DDL is transactional, so a run
     that dies mid-migration leaves the schema as it was, and the lock goes with its transaction.
 
-    SQLite's DDL is transactional too, but Python's sqlite3 driver (before 3.12's ``autocommit``)
-    begins no transaction before a ``CREATE`` or ``ALTER``, so each commits on its own: there the
-    transaction is begun by hand, ``BEGIN IMMEDIATE``, which also takes the file's write lock at
-    once — SQLite's schema lock."""
+    On SQLite (one writer, the file's own lock) it is ``sqlite_store.schema_transaction``."""
     if engine.dialect.name == "sqlite":
-        with engine.connect() as outer:
-            conn = outer.execution_options(isolation_level="AUTOCOMMIT")  # the driver begins nothing
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
-            try:
-                result = migrate(conn)
-            except BaseException:
-                conn.exec_driver_sql("ROLLBACK")
-                raise
-            conn.exec_driver_sql("COMMIT")
-            return result
+        from .sqlite_store import schema_transaction
+
+        return schema_transaction(engine, migrate)
     with engine.begin() as conn:
         conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": advisory_key(SCHEMA_LOCK)})
         return migrate(conn)
+
+
+# --- statements that never get an answer ---------------------------------------------------------
+
+
+class Watchdog:
+    """Ends the wait of a statement whose answer does not come: after ``limit`` seconds, or at once
+    once ``abandon`` was called (this run's claims are lost: nothing it writes may land any more).
+
+    libpq waits for an answer as long as the socket stays up, and a connection that went silent
+    (a proxy or NAT that stops forwarding but keeps acknowledging) keeps it up for ever: the run
+    would hang. Shutting the socket down makes the waiting call fail at once with a connection error,
+    which the store tells as the server gone (one line, exit 1). Only a connection that is running a
+    statement is ever touched (libpq says so: ``ACTIVE``), so an idle one in the pool never is."""
+
+    def __init__(self, engine: Engine, *, limit: float) -> None:
+        self.limit = limit
+        self.reason: str | None = None  # why a statement was cut (for the run's one line)
+        self._abandoned: str | None = None
+        self._running: dict[int, tuple[psycopg.Connection[Any], float]] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._engine = engine
+        sqlalchemy.event.listen(engine, "before_cursor_execute", self._before)
+        sqlalchemy.event.listen(engine, "after_cursor_execute", self._after)
+        sqlalchemy.event.listen(engine, "handle_error", self._error)
+        self._thread = threading.Thread(target=self._watch, name="statement-watchdog", daemon=True)
+        self._thread.start()
+
+    def abandon(self, reason: str) -> None:
+        """Cut every statement waiting now or started from now on."""
+        self._abandoned = self._abandoned or reason
+        self._check()
+
+    def close(self) -> None:
+        """Stop watching (the engine's events stay, and do nothing more)."""
+        self._stop.set()
+        if self._thread is not threading.current_thread():
+            self._thread.join(timeout=2)
+
+    def _before(self, _conn: Any, cursor: Any, *_args: Any) -> None:
+        with self._lock:
+            self._running[id(cursor)] = (cursor.connection, time.monotonic())
+        if self._abandoned is not None:
+            self._check()
+
+    def _after(self, _conn: Any, cursor: Any, *_args: Any) -> None:
+        with self._lock:
+            self._running.pop(id(cursor), None)
+
+    def _error(self, context: Any) -> None:
+        cursor = getattr(context, "cursor", None)
+        if cursor is not None:
+            with self._lock:
+                self._running.pop(id(cursor), None)
+
+    def _watch(self) -> None:
+        while not self._stop.wait(min(0.5, self.limit / 4)):
+            self._check()
+
+    def _check(self) -> None:
+        now = time.monotonic()
+        with self._lock:
+            running = list(self._running.values())
+        for conn, started in running:
+            if self._abandoned is None and now - started < self.limit:
+                continue
+            if conn.closed or conn.pgconn.transaction_status != psycopg.pq.TransactionStatus.ACTIVE:
+                continue
+            self.reason = self._abandoned or f"no answer from PostgreSQL within {self.limit:g} s"
+            with contextlib.suppress(OSError, psycopg.Error):
+                sock = socket.socket(fileno=os.dup(conn.fileno()))
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                finally:
+                    sock.close()
 
 
 # --- claims -------------------------------------------------------------------------------------
@@ -313,8 +384,9 @@ class Claims:
     """
 
     def __init__(self, engine: Engine, *, lease_seconds: float = 60, holder: str | None = None,
-                 call_timeout: float | None = None) -> None:
+                 call_timeout: float | None = None, on_lost: Callable[[str], None] | None = None) -> None:
         self.engine = engine
+        self.on_lost = on_lost  # told once, when the claims are lost (the store stops its writes)
         self.lease_seconds = float(lease_seconds)
         self.holder = holder or holder_name()
         #: How long one call on the claims connection may take before the connection is given up.
@@ -399,9 +471,11 @@ class Claims:
         if self._heartbeat.is_alive() and self._heartbeat is not threading.current_thread():
             self._heartbeat.join(timeout=self.call_timeout + 1)
         if self._held and self.lost_reason is None:
-            with contextlib.suppress(Exception):  # tidy only: the locks go with the session anyway
+            with contextlib.suppress(Exception):  # the locks go with the session anyway, but only once
+                # the server has noticed it closed: let go now, so a run taking over finds them free
                 self._call("DELETE FROM claims WHERE holder = %(holder)s AND backend_pid = pg_backend_pid()",
                            {"holder": self.holder})
+                self._call("SELECT pg_advisory_unlock_all()")
         for claim in self._held.values():
             claim.lost_reason = claim.lost_reason or "released"
         self._held.clear()
@@ -534,10 +608,13 @@ class Claims:
                     sock.close()
 
     def _lose(self, reason: str) -> None:
-        if self.lost_reason is None:
+        first = self.lost_reason is None
+        if first:
             self.lost_reason = reason
         for claim in list(self._held.values()):
             claim.lost_reason = claim.lost_reason or reason
+        if first and self.on_lost is not None:
+            self.on_lost(reason)
 
     def _beat(self) -> None:
         """Renew every lease of this run a third of a lease apart, until closed or lost."""

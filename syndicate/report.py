@@ -86,6 +86,16 @@ class RunReport:
     dry_run: bool = False
     #: Known posts that this run's feeds name by another guid (identity.py).
     identity_changes: list[IdentityChange] = field(default_factory=list)
+    #: What other runs sharing the store held, so this run left it (PostgreSQL): feed and partner ids.
+    held_feeds: list[str] = field(default_factory=list)
+    held_partners: list[str] = field(default_factory=list)
+
+    @property
+    def held(self) -> str | None:
+        """``held by another run: 2 feeds, 1 partner`` (None when no other run held anything)."""
+        parts = [f"{len(ids)} {name}{'s' if len(ids) != 1 else ''}"
+                 for ids, name in ((self.held_feeds, "feed"), (self.held_partners, "partner")) if ids]
+        return f"held by another run: {', '.join(parts)}" if parts else None
 
     @property
     def failed_feeds(self) -> list[FeedOutcome]:

@@ -18,6 +18,7 @@ from typing import Protocol
 
 from .models import Entry
 from .records import FAILED, HELD, INTENT, OK, PENDING, WITHDRAWN, Delivery, FeedState  # noqa: F401 (re-exported)
+from .sql_store import Taken
 
 
 class Store(Protocol):
@@ -43,10 +44,25 @@ class Store(Protocol):
         spelling of its URL is the same lock) and must die with its holder (kill -9 included)."""
 
     def close(self) -> None:
-        """Write what waits to be written, release the lock and the connections."""
+        """Write what waits to be written, release the lock, the claims and the connections."""
+
+    def take(self, feeds: list[str], partners: list[str]) -> Taken:
+        """Take, for this run, those of ``feeds`` and ``partners`` no other run holds (after ``lock``):
+        everything with a single-run lock (SQLite); with a shared server (PostgreSQL), what is free,
+        each held until ``close`` (feeds: ``feeds_recorded``), dying with its holder, and at most a
+        batch of feeds at once (the free ones past it are ``later``: take them after recording these)."""
 
     def transaction(self) -> contextlib.AbstractContextManager[object]:
         """One transaction; nested calls join the outer one."""
+
+    def feeds_recorded(self, *, wait: bool = True) -> None:
+        """This run's feeds are read and recorded: give them back to other runs, and (``wait``) wait,
+        bounded, for the feeds other runs are reading, so the pushes that follow see their entries."""
+
+    def batch(self) -> contextlib.AbstractContextManager[object]:
+        """Writes that may commit together at the end of the block, which makes remote calls: one
+        transaction where holding one open is harmless (SQLite, one writer), none where it is not
+        (a server shared by several runs ends a transaction left idle)."""
 
     # feeds and entries
     def feed_states(self) -> dict[str, FeedState]:
@@ -76,8 +92,10 @@ class Store(Protocol):
     def series_numbers(self, source: str, series: str) -> dict[str, int]:
         """guid → part number for one series."""
 
-    def add_series_parts(self, source: str, series: str, numbered: dict[str, int]) -> None:
-        """Record the numbers of newly seen parts (a part keeps its number for ever)."""
+    def number_series(self, source: str, series: str, parts: list[str]) -> dict[str, int]:
+        """guid → number of every part of one series: a part keeps the number it got when first seen
+        (for ever); those of ``parts`` (in publication order) not numbered yet get the next numbers.
+        Atomic across runs sharing the store: a part gets one number, the same for every run."""
 
     # the ledger
     def deliveries(self, partners: list[str] | None = None) -> list[Delivery]:
@@ -136,10 +154,21 @@ class ReadOnlyStore:
         if self.inner is not None:
             self.inner.close()
 
+    def take(self, feeds: list[str], partners: list[str]) -> Taken:
+        """A run that changes nothing takes everything (and holds nothing)."""
+        return Taken(feeds=list(feeds), partners=list(partners))
+
     @contextlib.contextmanager
     def transaction(self) -> Iterator[object]:
         """Nothing to commit."""
         yield None
+
+    def feeds_recorded(self, *, wait: bool = True) -> None:
+        """Nothing held."""
+
+    def batch(self) -> contextlib.AbstractContextManager[object]:
+        """Nothing to commit."""
+        return self.transaction()
 
     def feed_states(self) -> dict[str, FeedState]:
         """The stored states."""
@@ -171,8 +200,11 @@ class ReadOnlyStore:
         """The stored numbers."""
         return self.inner.series_numbers(source, series) if self.inner is not None else {}
 
-    def add_series_parts(self, source: str, series: str, numbered: dict[str, int]) -> None:
-        """Dropped."""
+    def number_series(self, source: str, series: str, parts: list[str]) -> dict[str, int]:
+        """The stored numbers, and the ones it would give the new parts (not written)."""
+        numbers = self.series_numbers(source, series)
+        new = [guid for guid in dict.fromkeys(parts) if guid not in numbers]
+        return numbers | {guid: n for n, guid in enumerate(new, start=max(numbers.values(), default=0) + 1)}
 
     def deliveries(self, partners: list[str] | None = None) -> list[Delivery]:
         """The stored rows."""
@@ -216,13 +248,22 @@ class ReadOnlyStore:
         """Dropped."""
 
 
-def open_store(url: str, *, readonly: bool, clock: Callable[[], dt.datetime] | None = None) -> Store:
+def open_store(url: str, *, readonly: bool, clock: Callable[[], dt.datetime] | None = None,
+               password: str | None = None, lease_seconds: float = 60) -> Store:
     """The store a URL names. ``readonly``: a ``ReadOnlyStore`` over it (over nothing when a SQLite
     file does not exist yet); else the store itself, to be ``lock``-ed before it is used. ``clock``:
-    the run's (the times the store writes, e.g. when a row was updated)."""
+    the run's (the times the store writes, e.g. when a row was updated). ``password`` and
+    ``lease_seconds``: a PostgreSQL store's (``[state]``)."""
+    from .config import is_postgres_url
     from .locking import sqlite_file
     from .sqlite_store import SQLiteStore
 
+    if is_postgres_url(url):
+        from .pg_store import PostgresStore
+
+        server = PostgresStore(url, readonly=readonly, password=password, lease_seconds=lease_seconds,
+                               **({"clock": clock} if clock is not None else {}))
+        return ReadOnlyStore(server) if readonly else server
     if readonly:
         path = sqlite_file(url)
         if path is not None and not path.exists():

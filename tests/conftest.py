@@ -38,12 +38,48 @@ def shared_path(*parts: str) -> Path:
     return path
 
 
+#: The store kind the example's tests run on: SQLite by default, PostgreSQL when
+#: SYNDICATE_TEST_STORE=postgresql (tests/run.sh runs the pipeline and delivery tests both ways).
+TEST_STORE = os.environ.get("SYNDICATE_TEST_STORE", "sqlite")
+
+
 @pytest.fixture()
-def example(tmp_path: Path) -> Path:
-    """A copy of config/ (the founding example) in a temporary folder; returns the config file."""
+def example(tmp_path: Path, request: pytest.FixtureRequest) -> Path:
+    """A copy of config/ (the founding example) in a temporary folder; returns the config file.
+
+    With SYNDICATE_TEST_STORE=postgresql its ``[state]`` is a fresh database of the test cluster."""
     folder = tmp_path / "example"
     shutil.copytree(REPO / "config", folder, ignore=shutil.ignore_patterns("out", ".syndicate"))
-    return folder / "syndicate.toml"
+    config = folder / "syndicate.toml"
+    if TEST_STORE == "postgresql":
+        db: PostgresDatabase = request.getfixturevalue("postgres")
+        secret = folder / "pgpass"
+        secret.write_text(db.password)
+        secret.chmod(0o600)
+        config.write_text(f'[state]\nurl = "{db.url}"\npassword = {{ file = "pgpass" }}\n\n' + config.read_text())
+    return config
+
+
+#: The fixtures through which a test opens the example's store: with SYNDICATE_TEST_STORE=postgresql
+#: these are the tests that run again (the others keep their own SQLite files, or open no store).
+STORE_FIXTURES = frozenset({"example", "run"})
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """On a PostgreSQL test store, only the tests whose store it is: the rest would just run twice."""
+    if TEST_STORE == "sqlite":
+        return
+    keep = [i for i in items if STORE_FIXTURES & set(getattr(i, "fixturenames", ()))]
+    kept = {id(i) for i in keep}
+    config.hook.pytest_deselected(items=[i for i in items if id(i) not in kept])
+    items[:] = keep
+
+
+def sqlite_only(reason: str) -> None:
+    """Skip a test of SQLite's own behaviour (its single-run lock, its file) when the store is a server."""
+    if TEST_STORE != "sqlite":
+        pytest.skip(f"SQLite's own: {reason}")
 
 
 class CLI:

@@ -74,6 +74,13 @@ trap stop_preinstalls EXIT
 set +e
 .venv/bin/python -m pytest "$@"
 status=$?
+if [ "$status" -eq 0 ] && [ "${SYNDICATE_REQUIRE_POSTGRES:-}" = 1 ] && [ "$#" -eq 0 ]; then
+  # Every test that opens the example's store, again on a PostgreSQL state store: the store URL is
+  # a test parameter (tests/conftest.py's example; the other tests are deselected there).
+  phase "pytest again on the PostgreSQL store"
+  SYNDICATE_TEST_STORE=postgresql .venv/bin/python -m pytest -m "not integration" tests
+  status=$?
+fi
 set -e
 phase "pytest finished (exit $status)"
 if [ "$status" -eq 5 ]; then

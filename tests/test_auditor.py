@@ -24,7 +24,7 @@ from syndicate.models import Entry, Image, Permission
 from syndicate.records import Delivery
 from syndicate.render import Renderer
 
-from .conftest import CLI
+from .conftest import CLI, sqlite_only
 
 PART1 = "radical-models-of-organising"
 
@@ -81,6 +81,7 @@ def audit_json(run: CLI, *args: str) -> tuple[int, list[dict[str, Any]]]:
 
 
 def test_every_live_copy_credits_the_author(served: tuple[CLI, CopyServer], example: Path) -> None:
+    sqlite_only("it edits the ledger in its SQLite file")
     run, server = served
     db = example.parent / ".syndicate" / "state.db"
     before = hashlib.sha256(db.read_bytes()).hexdigest()
@@ -123,6 +124,7 @@ def test_each_way_a_copy_stops_crediting_the_author_is_reported(served: tuple[CL
 
 
 def test_only_the_partners_own_host_may_be_private(served: tuple[CLI, CopyServer], example: Path) -> None:
+    sqlite_only("it edits the ledger in its SQLite file")
     # The ledger is the partner's word about where a copy lives; a URL on another private address is
     # refused as one from a feed would be.
     run, server = served

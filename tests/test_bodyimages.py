@@ -333,7 +333,7 @@ def test_schema_3_stores_get_the_media_hash_column(tmp_path: Path) -> None:
     assert store.media("mag", "https://a.example/old.png") == ("1", f"{MAG}/old.png")
     store.close()
     with sqlite3.connect(path) as db:
-        assert db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("4",)
+        assert db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("5",)
         assert "media_by_sha256" in {r[1] for r in db.execute("PRAGMA index_list(media)")}
 
 

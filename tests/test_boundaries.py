@@ -28,7 +28,7 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from .conftest import CLI, REPO
+from .conftest import CLI, REPO, sqlite_only
 
 PART1 = "https://www.easierinc.com/radical-models-of-organising/"
 #: The example's three entries its partner may have (the fourth, ?p=2098, is for members only).
@@ -170,6 +170,7 @@ def _holder(url: str) -> Iterator[subprocess.Popen[bytes]]:
 
 @pytest.mark.parametrize("spelling", ["query", "absolute", "symlink", "hardlink"])
 def test_a_second_config_naming_the_same_database_any_way_exits_75(example: Path, spelling: str) -> None:
+    sqlite_only("the single-run lock of a SQLite file")
     assert CLI(example)("sync").exit_code == 0  # the database exists
     database = example.parent / ".syndicate" / "state.db"
     other = example.parent / "other"
@@ -209,6 +210,7 @@ ITEM = """<item><title>{title}</title><link>https://www.easierinc.com/{path}/</l
 
 
 def test_a_crashed_files_pass_then_a_namesake_ahead_never_makes_a_second_copy(example: Path) -> None:
+    sqlite_only("it edits the ledger in its SQLite file")
     feed = example.parent / "easierinc-feed.xml"
     original = ITEM.format(title="Same slug", path="same-slug", guid="post-1", date="Mon, 01 Jun 2026 08:00:00 GMT")
     feed.write_text(SAME_SLUG_FEED.format(items=original), encoding="utf-8")
@@ -254,6 +256,7 @@ def _files(folder: Path) -> dict[str, str]:
 
 
 def test_check_status_preview_and_dry_run_read_an_old_store_without_changing_it(example: Path) -> None:
+    sqlite_only("an old schema written into a SQLite file")
     run = CLI(example)
     assert run("sync").exit_code == 0
     database = example.parent / ".syndicate" / "state.db"
@@ -295,6 +298,7 @@ def _syndicate(config: Path, *args: str, limit: int | None = None) -> subprocess
 
 @pytest.mark.parametrize("damage", ["garbage", "truncated", "folder"])
 def test_a_broken_store_file_is_one_line(example: Path, damage: str) -> None:
+    sqlite_only("a broken SQLite file")
     database = example.parent / ".syndicate" / "state.db"
     if damage == "truncated":
         assert CLI(example)("sync").exit_code == 0
@@ -316,6 +320,7 @@ def test_a_broken_store_file_is_one_line(example: Path, damage: str) -> None:
 
 
 def test_a_full_disk_is_one_line(example: Path) -> None:
+    sqlite_only("a full disk under the SQLite file")
     # RLIMIT_FSIZE: no write may make a file larger than the limit, as on a full disk (EFBIG instead of
     # ENOSPC; Python ignores SIGXFSZ). The feeds' entries alone are larger than the limit.
     completed = _syndicate(example, "sync", limit=40_000)

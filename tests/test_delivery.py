@@ -44,7 +44,7 @@ import pytest
 import requests
 from click.testing import CliRunner, Result
 
-from .conftest import REPO
+from .conftest import REPO, sqlite_only
 from .fakes import LoopbackServer
 from .integration.fault_proxy import FaultProxy
 
@@ -424,6 +424,7 @@ def hold_lock(example: Path) -> subprocess.Popen[bytes]:
 
 
 def test_a_second_sync_exits_75_at_once_or_waits_with_wait(example: Path) -> None:
+    sqlite_only('its single-run lock (exit 75)')
     holder = hold_lock(example)
     waiter = None
     try:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import CLI, REPO
+from .conftest import CLI, REPO, sqlite_only
 
 OLD_GUID = "https://www.easierinc.com/?p=2087"
 NEW_GUID = "http://easierinc.com/?p=2087"
@@ -137,6 +137,7 @@ def _sync_with_landed_main(example: Path, tmp_path: Path) -> None:
 @pytest.mark.parametrize("made_by", ["landed main", "schema 2 by hand"])
 def test_a_store_of_the_landed_main_is_upgraded_in_place(run: CLI, example: Path, tmp_path: Path,
                                                          made_by: str) -> None:
+    sqlite_only("a SQLite file written by an older syndicate")
     db = example.parent / ".syndicate" / "state.db"
     if made_by == "landed main":
         _sync_with_landed_main(example, tmp_path)
@@ -157,7 +158,10 @@ def test_a_store_of_the_landed_main_is_upgraded_in_place(run: CLI, example: Path
     assert sorted(copies(example)) == sorted(before)
     with sqlite3.connect(db) as conn:
         assert sorted(conn.execute("SELECT partner, source, guid, remote_id FROM deliveries")) == ledger
-        assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("4",)
+        assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("5",)
+        # schema 4: one number per part of a series; schema 5: uploads found by their bytes
+        assert conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'series_parts_number'").fetchone() == (1,)
+        assert conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'media_by_sha256'").fetchone() == (1,)
     assert all(len(r["guids"]) == 2 for r in status(run))  # type: ignore[arg-type]
 
 

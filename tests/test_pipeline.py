@@ -18,7 +18,7 @@ import pytest
 from syndicate import pipeline
 from syndicate.publishers.base import PublisherDefaults, RemoteCopy
 
-from .conftest import CLI, REPO
+from .conftest import CLI, REPO, sqlite_only
 from .safety import problems
 
 GOLDEN = Path(__file__).parent / "golden" / "easierinc"
@@ -101,6 +101,7 @@ def test_stages_run_in_order_and_each_intent_is_committed_before_its_write(
         example: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A recording store and a fake CMS: the feeds are recorded before anything is pushed, and every
     create reaches the CMS only once its intent is on disk (read by another connection)."""
+    sqlite_only('the intents are read from its file')
     from syndicate.config import load_config
     from syndicate.sqlite_store import SQLiteStore
 
@@ -298,6 +299,7 @@ def test_a_partner_edit_is_held_until_overwrite(example: Path, run: CLI) -> None
 
 
 def test_second_sync_is_refused_while_one_runs(example: Path, run: CLI) -> None:
+    sqlite_only('its single-run lock (exit 75)')
     from syndicate.config import load_config
     from syndicate.sqlite_store import SQLiteStore as Store
 
@@ -314,6 +316,7 @@ def test_second_sync_is_refused_while_one_runs(example: Path, run: CLI) -> None:
 
 
 def test_the_lock_dies_with_its_holder(example: Path, tmp_path: Path) -> None:
+    sqlite_only('its single-run lock')
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     code = ("import sys, time; from syndicate.config import load_config; from syndicate.sqlite_store import SQLiteStore as Store; "
             f"s = Store(load_config({str(example)!r}).state_url); s.lock(); print('locked', flush=True); time.sleep(60)")

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from syndicate.config import load_config
 from syndicate.pipeline import Pipeline
-from syndicate.sqlite_store import SCHEMA_VERSION
+from syndicate.schema import SCHEMA_VERSION
 from syndicate.sqlite_store import SQLiteStore as Store
 
 from .conftest import REPO
@@ -128,7 +128,7 @@ def test_a_store_of_schema_1_is_migrated_in_place(tmp_path: Path) -> None:
     try:
         state = store.feed_states()["blog"]
         assert state.etag == '"v1"' and state.body_hash is None and state.parse_key is None
-        assert store.get_meta("schema_version") == str(SCHEMA_VERSION) == "4"
+        assert store.get_meta("schema_version") == str(SCHEMA_VERSION) == "5"
     finally:
         store.close()
     store = Store(f"sqlite:///{db}")  # opening it again changes nothing

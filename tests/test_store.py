@@ -72,16 +72,20 @@ def test_inside_a_transaction_a_lazy_put_is_part_of_it(tmp_path: Path) -> None:
 # what every Store kind promises (store.Store): run here on SQLite; a new kind adds its factory
 
 
-def _sqlite(tmp_path: Path) -> Any:
-    return Store(f"sqlite:///{tmp_path / 'state.db'}")
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_kind(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
 
 
-STORE_KINDS = {"sqlite": _sqlite}
+@pytest.fixture()
+def store_factory(store_kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> Any:
+    """Opens the test's store (a fresh one of its kind), as many times as asked: the same database."""
+    if store_kind == "sqlite":
+        return lambda: Store(f"sqlite:///{tmp_path / 'state.db'}")
+    from syndicate.pg_store import PostgresStore
 
-
-@pytest.fixture(params=sorted(STORE_KINDS))
-def store_factory(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
-    return lambda: STORE_KINDS[request.param](tmp_path)
+    db = request.getfixturevalue("postgres")
+    return lambda: PostgresStore(db.url, password=db.password, lease_seconds=10)
 
 
 def test_a_store_keeps_every_kind_of_record(store_factory: Any) -> None:
@@ -95,7 +99,7 @@ def test_a_store_keeps_every_kind_of_record(store_factory: Any) -> None:
         entries = [Entry(source="blog", guid=g, url=f"https://blog.example/{g}/", title=g, author=None,
                          published=None, updated=None) for g in ("b", "a", "b")]
         assert store.save_entries("blog", entries) == {}
-        store.add_series_parts("blog", "s", {"a": 1})
+        assert store.number_series("blog", "s", ["a"]) == {"a": 1}
         store.put(Delivery(partner="mag", source="blog", guid="a", state=INTENT, intent="create"))
         store.put_media("mag", "https://img/1.png", "7", "https://mag/7.png")
         store.put_meta("k", "v")
@@ -116,8 +120,12 @@ def test_a_store_keeps_every_kind_of_record(store_factory: Any) -> None:
         again.close()
 
 
-def test_a_store_has_one_writer_at_a_time(store_factory: Any) -> None:
+def test_a_store_has_one_writer_at_a_time(store_factory: Any, store_kind: str) -> None:
+    """SQLite: one writing run at a time (the second exits 75). PostgreSQL splits the work instead."""
     from syndicate.errors import LockedError
+
+    if store_kind != "sqlite":
+        pytest.skip("a shared server has no single-run lock: test_runs_sharing_a_store_split_the_work")
 
     first, second = store_factory(), store_factory()
     first.lock()
@@ -146,3 +154,104 @@ def test_a_read_only_store_reads_through_and_writes_nothing(store_factory: Any) 
         assert readonly.get_meta("k") is None
     finally:
         readonly.close()
+
+
+def test_runs_sharing_a_store_split_the_work(store_factory: Any, store_kind: str) -> None:
+    """What one run takes no other run gets until it closes; SQLite's locked run takes everything."""
+    first, second = store_factory(), store_factory()
+    first.lock()
+    try:
+        taken = first.take(["a", "b"], ["mag"])
+        assert (taken.feeds, taken.partners) == (["a", "b"], ["mag"])
+        if store_kind == "sqlite":
+            return  # the second cannot even lock (above)
+        second.lock()
+        other = second.take(["a", "b", "c"], ["mag", "wp"])
+        assert (other.feeds, other.partners) == (["c"], ["wp"])
+        assert (other.held_feeds, other.held_partners) == (["a", "b"], ["mag"])
+    finally:
+        first.close()
+    try:
+        again = second.take(["a"], ["mag"])
+        assert (again.feeds, again.partners) == (["a"], ["mag"])  # released with the first run
+    finally:
+        second.close()
+
+
+def test_series_numbers_given_first_stand(store_factory: Any) -> None:
+    """A part keeps the number it got first; new parts follow the highest, in the order given."""
+    store = store_factory()
+    store.lock()
+    try:
+        assert store.number_series("blog", "s", ["a", "b"]) == {"a": 1, "b": 2}
+        assert store.number_series("blog", "s", ["c", "b", "d"]) == {"a": 1, "b": 2, "c": 3, "d": 4}
+        assert store.number_series("blog", "s", []) == {"a": 1, "b": 2, "c": 3, "d": 4}
+        assert store.number_series("blog", "other", ["d"]) == {"d": 1}
+        assert store.series_numbers("blog", "s") == {"a": 1, "b": 2, "c": 3, "d": 4}
+        store.put_media("mag", "https://img/1.png", "7", "https://mag/7.png")
+        store.put_media("mag", "https://img/1.png", "8", "https://mag/8.png")  # one upsert, replaced
+        assert store.media("mag", "https://img/1.png") == ("8", "https://mag/8.png")
+    finally:
+        store.close()
+
+
+def test_one_number_is_never_given_to_two_parts(store_factory: Any) -> None:
+    """The store refuses a second part under a number already given (schema 4's unique index)."""
+    import sqlalchemy
+
+    from syndicate.errors import StoreError
+    from syndicate.schema import series_parts
+
+    store = store_factory()
+    store.lock()
+    try:
+        store.number_series("blog", "s", ["a"])
+        with pytest.raises((StoreError, sqlalchemy.exc.IntegrityError)), store.transaction() as conn:
+            conn.execute(series_parts.insert(), [{"source": "blog", "series": "s", "guid": "b", "number": 1}])
+        assert store.series_numbers("blog", "s") == {"a": 1}
+    finally:
+        store.close()
+
+
+def test_a_store_keeps_the_guids_an_entry_was_known_by(store_factory: Any) -> None:
+    """Entry identity's table (identity.py): each entry's guids oldest first, on every kind of store;
+    a guid the feed goes back to is its guid now again."""
+    store = store_factory()
+    store.lock()
+    try:
+        store.save_entry_guids("blog", {"a": "a", "b": "b"})
+        store.save_entry_guids("blog", {"a": "https://blog.example/a/", "b": "b"})
+        store.save_entry_guids("blog", {"a": "a"})  # back to the first guid
+        store.save_entry_guids("other", {"a": "x"})
+    finally:
+        store.close()
+    again = store_factory()
+    try:
+        assert again.entry_guids("blog") == {"a": ["https://blog.example/a/", "a"], "b": ["b"]}
+        assert again.entry_guids("other") == {"a": ["x"]}
+        assert again.entry_guids("none") == {}
+    finally:
+        again.close()
+
+
+def test_a_sqlite_deployment_never_loads_the_postgresql_driver(tmp_path: Path) -> None:
+    """``--help`` and a whole sync on SQLite, each in a fresh interpreter: neither psycopg nor the
+    PostgreSQL store is imported (what an operator without PostgreSQL must not pay for, or need)."""
+    import shutil
+    import subprocess
+    import sys
+
+    from .conftest import REPO
+
+    folder = tmp_path / "example"
+    shutil.copytree(REPO / "config", folder, ignore=shutil.ignore_patterns("out", ".syndicate"))
+    for args in (["--help"], ["--config", str(folder / "syndicate.toml"), "sync"]):
+        done = subprocess.run([sys.executable, "-X", "importtime", "-m", "syndicate", *args], cwd=folder,
+                              capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stdout + done.stderr
+        loaded = {line.rsplit("|", 1)[1].strip() for line in done.stderr.splitlines() if line.startswith("import time:")}
+        assert "syndicate.cli" in loaded  # the list is the real one
+        postgres = sorted(m for m in loaded if m.split(".")[0].startswith("psycopg")
+                          or m in ("syndicate.postgres", "syndicate.pg_store"))
+        assert postgres == [], (args, postgres)
+    assert (folder / ".syndicate" / "state.db").exists()  # the sync did use its SQLite store
