@@ -14,7 +14,7 @@ from .catalog import Catalog
 from .config import Config, PartnerConfig
 from .decide import Rules, Verdict
 from .models import Article, Entry, sha256
-from .publishers.base import Publisher, slug_family
+from .publishers.base import Publisher
 from .records import OK, WITHDRAWN, Delivery
 from .urls import slug_from_url
 
@@ -22,9 +22,6 @@ if TYPE_CHECKING:
     from .render import Renderer, SeriesPart
 
 Ledger = dict[tuple[str, str], Delivery]
-
-#: How far a new copy's slug walks its family for one no other copy of the partner has.
-SLUG_FAMILY = 1000
 
 
 def marker_for(source: str, guid: str, partner: str) -> str:
@@ -38,6 +35,7 @@ class Slugs:
     def __init__(self) -> None:
         self._chosen: dict[str, dict[tuple[str, str], str]] = {}
         self._taken: dict[str, set[str]] = {}
+        self._next_suffix: dict[tuple[str, str], int] = {}
 
     def slug(self, entry: Entry, pid: str, ledger: Ledger) -> str:
         """The copy's slug (chosen once per run and partner)."""
@@ -55,10 +53,23 @@ class Slugs:
         taken = self._taken.get(pid)
         if taken is None:  # built once per partner and run, then kept up to date: not once per entry
             taken = self._taken[pid] = {d.slug for d in ledger.values() if d.slug}
-        slug = next(s for s in slug_family(base, SLUG_FAMILY) if s not in taken)
+        slug = self._free(pid, base, taken)
         chosen[key] = slug
         taken.add(slug)
         return slug
+
+    def _free(self, pid: str, base: str, taken: set[str]) -> str:
+        """The first member of ``base``'s family (``base``, ``base-2``, ``base-3`` …) no copy of the partner has.
+
+        The family has no end: a partner may hold any number of namesakes. The walk resumes where the last
+        one for this base stopped, so that a run naming n namesakes does n steps, not n² / 2."""
+        if base not in taken:
+            return base
+        n = self._next_suffix.get((pid, base), 2)
+        while f"{base}-{n}" in taken:
+            n += 1
+        self._next_suffix[(pid, base)] = n + 1
+        return f"{base}-{n}"
 
 
 class Composer:

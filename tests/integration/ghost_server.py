@@ -53,6 +53,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -451,6 +452,21 @@ class GhostSite:
             nxt = ((body.get("meta") or {}).get("pagination") or {}).get("next")
             page = int(nxt) if nxt and int(nxt) > page else 0
         return items
+
+    @contextlib.contextmanager
+    def public(self) -> Iterator[None]:
+        """The site as the public sees it, for as long as the block runs; then private again.
+
+        The harness keeps the site private (no webmentions, nothing indexed), and a private Ghost answers
+        every public URL with its password page: a test that reads the copies as a reader would (audit)
+        opens the site for its own duration. Settings are the owner's to change (a session, not the key)."""
+        owner = _Admin(self.url, accept_version=release(self.version).accept_version)
+        owner.request("POST", "/session/", {"username": self.owner_email, "password": self.owner_password})
+        owner.request("PUT", "/settings/", {"settings": [{"key": "is_private", "value": False}]})
+        try:
+            yield
+        finally:
+            owner.request("PUT", "/settings/", {"settings": [{"key": "is_private", "value": True}]})
 
     def reset(self) -> None:
         """Delete every post (any status) and every tag (public and internal)."""
