@@ -1395,6 +1395,9 @@ def render_results(res: dict[str, Any], table: list[dict[str, str]]) -> str:
         L += ["", "## Profile (top 10 by self time; details in PROFILE.md)", ""]
         for name, p in prof.items():
             L += [f"**{name}** ({p['note']}):", "", "```"] + p["hotspots"] + ["```", ""]
+    why = BENCH / "why.md"
+    if why.exists():
+        L += ["", why.read_text(encoding="utf-8").rstrip()]
     return "\n".join(L).rstrip() + "\n"
 
 

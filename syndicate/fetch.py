@@ -26,7 +26,7 @@ tokens. Exceptions from urllib3 (whose messages contain full URLs) are re-raised
 
 The transport is urllib3 itself, not requests: we already replace its connection classes, follow
 redirects by hand and stream the body ourselves, so requests would add only a Session per fetch and
-its import, which a sync that gets 304s for every feed feels (bench/RESULTS.md, "Why the code is so").
+its import, which a sync that gets 304s for every feed feels (bench/why.md).
 """
 
 from __future__ import annotations
@@ -362,7 +362,7 @@ class _Deadlines:
     """The one thread that fires each watchdog when its deadline passes.
 
     One thread for the process rather than a timer thread per fetch: starting and joining a thread
-    per download cost a third of the time of a sync whose feeds all answer 304 (bench/RESULTS.md).
+    per download was a large part of a sync whose feeds all answer 304 (bench/why.md).
     Watchdogs wait in a heap by deadline; a stopped one is dropped when it comes up.
     """
 

@@ -54,11 +54,11 @@ _URL_ATTRS = ("href", "src", "poster", "cite")
 # Tags whose whole content goes, not only the tag (nh3 would otherwise keep their text).
 _DROP_WITH_CONTENT = {"script", "style", "template", "noscript", "object", "embed", "applet", "svg", "math",
                       "form", "select", "textarea", "button", "head", "title", "iframe", "frame", "frameset"}
-#: Any of them: one query tells whether a body has one at all (most have none).
+#: Any of them: one query tells whether a body has one at all (most have none; bench/why.md).
 _ANY_DROPPED = ", ".join(sorted(_DROP_WITH_CONTENT))
 
-#: The sanitiser, its allowlists converted once (passing them to ``nh3.clean`` converts them on every
-#: call: about 0.1 ms, a fifth of the cleaning time of a typical post).
+#: The sanitiser, its allowlists converted once: ``nh3.clean`` converts them on every call, which
+#: costs more than cleaning a short body (bench/why.md).
 _SANITISER = nh3.Cleaner(
     tags=ALLOWED_TAGS,
     attributes=ALLOWED_ATTRIBUTES,
