@@ -5,8 +5,9 @@ Feeds come from the open web, so every download is treated as hostile (SECURITY-
 - **Whole-download deadline.** urllib3's timeout bounds each socket operation, not the download; a
   server dripping one byte every two seconds never trips it. Checking the clock between chunks does
   not help either, because a chunk read blocks until the chunk is full. SIGALRM only works in the
-  main thread and we fetch from a thread pool. So every fetch has a watchdog timer that, when the
-  deadline passes, calls ``shutdown()`` on each socket the fetch opened. That wakes a read blocked
+  main thread and we fetch from a thread pool. So every fetch has a watchdog that, when the
+  deadline passes, calls ``shutdown()`` on each socket the fetch opened (one thread keeps every
+  fetch's deadline). That wakes a read blocked
   in any thread at once (it sees end-of-file), and the fetch reports the deadline.
 - **Size cap after decompression**, enforced while streaming decoded chunks (urllib3 ≥ 2.7 bounds
   each decompression step), and refused before reading when Content-Length is already too big.
@@ -25,16 +26,18 @@ tokens. Exceptions from urllib3 (whose messages contain full URLs) are re-raised
 
 The transport is urllib3 itself, not requests: we already replace its connection classes, follow
 redirects by hand and stream the body ourselves, so requests would add only a Session per fetch and
-its import, which a sync that gets 304s for every feed feels (bench/RESULTS.md, "Why the code is so").
+its import, which a sync that gets 304s for every feed feels (bench/why.md).
 """
 
 from __future__ import annotations
 
 import contextlib
 import contextvars
+import heapq
 import http
 import http.client
 import ipaddress
+import itertools
 import logging
 import re
 import socket
@@ -355,8 +358,54 @@ def _megabytes(size: int) -> str:
 # ------------------------------------------------------------------ watchdog and pinned sockets
 
 
+class _Deadlines:
+    """The one thread that fires each watchdog when its deadline passes.
+
+    One thread for the process rather than a timer thread per fetch: starting and joining a thread
+    per download was a large part of a sync whose feeds all answer 304 (bench/why.md).
+    Watchdogs wait in a heap by deadline; a stopped one is dropped when it comes up.
+    """
+
+    def __init__(self) -> None:
+        self._changed = threading.Condition()
+        self._waiting: list[tuple[float, int, _Watchdog]] = []  # (deadline, arrival, watchdog), a heap
+        self._arrivals = itertools.count()
+        self._thread: threading.Thread | None = None
+
+    def add(self, watchdog: _Watchdog) -> None:
+        """Fire ``watchdog`` at its deadline (unless it is stopped first)."""
+        with self._changed:
+            heapq.heappush(self._waiting, (watchdog.expires_at, next(self._arrivals), watchdog))
+            if self._thread is None:
+                # A daemon: it never keeps the process alive, and has nothing to finish.
+                self._thread = threading.Thread(target=self._run, name="syndicate-fetch-deadlines", daemon=True)
+                self._thread.start()
+            self._changed.notify()
+
+    def _next_due(self) -> _Watchdog:
+        """Wait for the earliest deadline of a watchdog still running; that watchdog."""
+        with self._changed:
+            while True:
+                while self._waiting and self._waiting[0][2].stopped:
+                    heapq.heappop(self._waiting)
+                if not self._waiting:
+                    self._changed.wait()
+                    continue
+                wait = self._waiting[0][0] - time.monotonic()
+                if wait <= 0:
+                    return heapq.heappop(self._waiting)[2]
+                self._changed.wait(wait)
+
+    def _run(self) -> None:
+        while True:
+            self._next_due().fire()
+
+
+_DEADLINES = _Deadlines()
+
+
 class _Watchdog:
-    """Shuts down every socket of one fetch when its deadline passes, from a timer thread.
+    """Shuts down every socket of one fetch when its deadline passes (fired by ``_DEADLINES``).
 
     ``shutdown()`` (unlike ``close()``) wakes a ``recv`` blocked in another thread, which then sees
     end-of-file. We hold a ``dup()`` of each socket because ``ssl.wrap_socket`` detaches the
@@ -367,19 +416,21 @@ class _Watchdog:
 
     def __init__(self, seconds: float) -> None:
         self.seconds = seconds
-        self._expires_at = time.monotonic() + seconds
+        self.expires_at = time.monotonic() + seconds
         self._lock = threading.Lock()
         self._handles: list[socket.socket] = []
         self._fired = False
         self._stopped = False
-        self._timer = threading.Timer(seconds, self._fire)
-        self._timer.name = "syndicate-fetch-deadline"
-        self._timer.daemon = True  # never keeps the process alive; stop() ends it anyway
-        self._timer.start()
+        _DEADLINES.add(self)
 
     def remaining(self) -> float:
         """Seconds left before the deadline (negative once past it)."""
-        return self._expires_at - time.monotonic()
+        return self.expires_at - time.monotonic()
+
+    @property
+    def stopped(self) -> bool:
+        """True once ``stop`` was called: the deadline no longer matters."""
+        return self._stopped
 
     @property
     def fired(self) -> bool:
@@ -402,7 +453,8 @@ class _Watchdog:
             if self._fired:
                 _shutdown(handle)
 
-    def _fire(self) -> None:
+    def fire(self) -> None:
+        """The deadline passed: shut down every socket (nothing, once stopped)."""
         with self._lock:
             if self._stopped:
                 return
@@ -412,14 +464,14 @@ class _Watchdog:
         log.debug("deadline of %g s passed; %d socket(s) shut down", self.seconds, len(self._handles))
 
     def stop(self) -> None:
-        """Cancel the timer, wait for it to end, and release the duplicated sockets."""
-        self._timer.cancel()
+        """Release the duplicated sockets; from now on the deadline does nothing.
+
+        Under the lock, so a ``fire`` running now either finished first or finds the watchdog stopped."""
         with self._lock:
             self._stopped = True
             handles, self._handles = self._handles, []
             for handle in handles:
                 handle.close()
-        self._timer.join()
 
 
 def _shutdown(sock: socket.socket) -> None:

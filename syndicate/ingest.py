@@ -5,6 +5,11 @@ validators, or "unchanged"); which kind reads a source is looked up in ``SOURCE_
 address, as reader mounts its retrievers, not decided by a branch. An unchanged reading (a 304, the
 same file, the same bytes again) is not parsed again; a changed one is parsed in the parser
 processes. Each feed's outcome is a value: a bad feed is reported and the others go on.
+
+Reading and parsing are two stages with a pool of threads each: ``[network] concurrency`` downloads
+at once, and as many parses as there are parser processes. A download thread hands a changed body
+to the parse stage and goes on to the next feed: a slow feed server and a slow parse do not hold each
+other up. The bodies held at once (downloading or waiting for a parser) are bounded, so memory is too.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from . import __version__
 from .config import Config, SourceConfig
@@ -31,6 +36,7 @@ if TYPE_CHECKING:
     from .fetch import Fetcher
 
 log = logging.getLogger("syndicate")
+T = TypeVar("T")
 
 USER_AGENT = f"syndicate/{__version__} (+https://github.com/syndicate-tool/syndicate)"
 
@@ -171,21 +177,45 @@ class FeedReader:
         progress.start("feeds", len(self.source_ids))
         outcomes: list[FeedOutcome] = []
         must_parse = sum(1 for sid in self.source_ids if self._must_parse(sid, states.get(sid)))
-        with ParserPool() as pool, concurrent.futures.ThreadPoolExecutor(self.config.network.concurrency) as downloads:
+        concurrency = self.config.network.concurrency
+        with ParserPool() as pool, concurrent.futures.ThreadPoolExecutor(concurrency) as downloads, \
+                concurrent.futures.ThreadPoolExecutor(pool.size) as parses:
+            # A body is held from its download until its parse ends: at most this many at once.
+            bodies = threading.BoundedSemaphore(concurrency + pool.size)
+
+            def parse(changed: Changed) -> FeedOutcome:
+                try:
+                    return self.parse(changed, pool)
+                finally:
+                    bodies.release()
+
+            def read(sid: str) -> FeedOutcome | concurrent.futures.Future[FeedOutcome]:
+                bodies.acquire()
+                try:
+                    result = self.read(sid, states.get(sid))
+                except BaseException:
+                    bodies.release()
+                    raise
+                if not isinstance(result, Changed):
+                    bodies.release()
+                    return result
+                return parses.submit(parse, result)
+
             if must_parse:  # such a read will parse for sure: let a worker start while we download
                 pool.prewarm(must_parse)
-            futures = {downloads.submit(self.read, sid, states.get(sid), pool): sid for sid in self.source_ids}
+            reads = {downloads.submit(read, sid): sid for sid in self.source_ids}
             if must_parse:
                 while_parsing()
-            for future in concurrent.futures.as_completed(futures):
-                sid = futures[future]
-                try:
-                    outcome = future.result()
-                except Exception as exc:  # a bug must not take the other feeds down
-                    log.exception("unexpected error reading %s", sid)
-                    outcome = FeedOutcome(sid, "failed", error=redact(f"{type(exc).__name__}: {exc}"),
-                                          state=FeedState(source=sid, last_error=str(exc)))
-                outcomes.append(outcome)
+            parsing: dict[concurrent.futures.Future[FeedOutcome], str] = {}
+            for future in concurrent.futures.as_completed(reads):
+                done = _result(future, reads[future])
+                if isinstance(done, concurrent.futures.Future):
+                    parsing[done] = reads[future]
+                else:
+                    outcomes.append(done)
+                    progress.advance("feeds")
+            for parsed in concurrent.futures.as_completed(parsing):
+                outcomes.append(_result(parsed, parsing[parsed]))
                 progress.advance("feeds")
         self.network.close()  # its connections to the feeds; an image fetch makes a new one
         outcomes.sort(key=lambda o: self.source_ids.index(o.source))
@@ -196,8 +226,8 @@ class FeedReader:
         return not self.same_reading(sid, state) or not (
             state and (state.etag or state.last_modified or state.body_hash))
 
-    def read(self, sid: str, stored: FeedState | None, pool: ParserPool) -> FeedOutcome:
-        """One feed: read it, and parse it unless it is unchanged."""
+    def read(self, sid: str, stored: FeedState | None) -> FeedOutcome | Changed:
+        """One feed read: its outcome when it is unchanged or cannot be read, else what to parse."""
         source = self.config.sources[sid]
         state = replace(stored or FeedState(source=sid), fetched_at=iso(self.now))
         same = self.same_reading(sid, state)
@@ -215,9 +245,14 @@ class FeedReader:
         if same and state.body_hash == body_hash:
             return _unchanged(sid, replace(state, etag=reading.etag, last_modified=reading.last_modified))
         state = replace(state, etag=reading.etag, last_modified=reading.last_modified, body_hash=body_hash, parse_key=self.parse_key(sid), url=source.feed)
+        return Changed(sid, reading.body, replace(source_context(sid, source, self.rules),
+                                                  content_type=reading.content_type), state)
+
+    def parse(self, changed: Changed, pool: ParserPool) -> FeedOutcome:
+        """A changed feed's outcome: its entries, or why they cannot be had."""
+        sid, state = changed.sid, changed.state
         try:
-            parsed: ParsedFeed = pool.parse(reading.body, replace(source_context(sid, source, self.rules),
-                                                                  content_type=reading.content_type))
+            parsed: ParsedFeed = pool.parse(changed.body, changed.context)
         except ParseError as exc:
             # This version of the feed is broken: remember its validators, so that while it stays the
             # same it is reported again without being parsed again.
@@ -227,6 +262,26 @@ class FeedReader:
         state = replace(state, ok_at=iso(self.now), last_error=None, failures=0, warning=parsed.warning,
                         license=parsed.license, bad_version=False)
         return FeedOutcome(sid, "ok", entries=parsed.entries, warning=parsed.warning, state=state)
+
+
+@dataclass(frozen=True)
+class Changed:
+    """A reading with a body to parse: the feed's bytes, what parsing needs to know, the state so far."""
+
+    sid: str
+    body: bytes
+    context: SourceContext
+    state: FeedState
+
+
+def _result(future: concurrent.futures.Future[T], sid: str) -> T | FeedOutcome:
+    """A read's or a parse's result; a bug in either is that feed's failure, never the others'."""
+    try:
+        return future.result()
+    except Exception as exc:
+        log.exception("unexpected error reading %s", sid)
+        return FeedOutcome(sid, "failed", error=redact(f"{type(exc).__name__}: {exc}"),
+                           state=FeedState(source=sid, last_error=str(exc)))
 
 
 def _unchanged(sid: str, state: FeedState) -> FeedOutcome:

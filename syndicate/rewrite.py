@@ -54,6 +54,19 @@ _URL_ATTRS = ("href", "src", "poster", "cite")
 # Tags whose whole content goes, not only the tag (nh3 would otherwise keep their text).
 _DROP_WITH_CONTENT = {"script", "style", "template", "noscript", "object", "embed", "applet", "svg", "math",
                       "form", "select", "textarea", "button", "head", "title", "iframe", "frame", "frameset"}
+#: Any of them: one query tells whether a body has one at all (most have none; bench/why.md).
+_ANY_DROPPED = ", ".join(sorted(_DROP_WITH_CONTENT))
+
+#: The sanitiser, its allowlists converted once: ``nh3.clean`` converts them on every call, which
+#: costs more than cleaning a short body (bench/why.md).
+_SANITISER = nh3.Cleaner(
+    tags=ALLOWED_TAGS,
+    attributes=ALLOWED_ATTRIBUTES,
+    url_schemes=URL_SCHEMES,
+    url_relative="deny",  # everything is absolute by now; anything relative left is suspect
+    link_rel=None,
+    strip_comments=True,
+)
 
 
 @dataclass(frozen=True)
@@ -135,9 +148,10 @@ def clean(html: str, base: str | None, rules: RewriteRules = RewriteRules(),
         token = f"syndicate-embed-{nonce}-{len(embeds)}"
         embeds[token] = markup
         node.replace_with(token)
-    for tag in _DROP_WITH_CONTENT:
-        for node in tree.css(tag):
-            node.decompose()
+    if tree.css_first(_ANY_DROPPED) is not None:
+        for tag in _DROP_WITH_CONTENT:  # tag by tag: a node is never removed after its ancestor was
+            for node in tree.css(tag):
+                node.decompose()
 
     own_links: list[str] = []
     for node in tree.css("[href], [src], [srcset], [poster], [cite]"):
@@ -161,15 +175,7 @@ def clean(html: str, base: str | None, rules: RewriteRules = RewriteRules(),
         if srcset is not None:
             attrs["srcset"] = _srcset(srcset, base, strip_params)
 
-    sanitized = nh3.clean(
-        _body_html(tree),
-        tags=ALLOWED_TAGS,
-        attributes=ALLOWED_ATTRIBUTES,
-        url_schemes=URL_SCHEMES,
-        url_relative="deny",  # everything is absolute by now; anything relative left is suspect
-        link_rel=None,
-        strip_comments=True,
-    )
+    sanitized = _SANITISER.clean(_body_html(tree))
     for token, markup in embeds.items():
         sanitized = sanitized.replace(token, markup, 1)
     return Cleaned(sanitized.strip(), tuple(dict.fromkeys(own_links)))

@@ -25,6 +25,8 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from syndicate.fetch import (
     BadURL,
@@ -39,6 +41,7 @@ from syndicate.fetch import (
     Timeout,
     TooLarge,
     TooManyRedirects,
+    _Watchdog,
     blocked_reason,
     ip_literal,
     normalise_host,
@@ -357,9 +360,61 @@ def test_no_thread_outlives_a_fetch(server: HostileServer) -> None:
         fetcher.get(server.url("/feed"))
     with pytest.raises(Timeout):
         fetcher.get(server.url("/drip"))
-    # Only the server's own handler threads may still be finishing (the drip notices on its next write).
+    # Only the server's own handler threads may still be finishing (the drip notices on its next write),
+    # besides the one thread that keeps every fetch's deadline (started by the first fetch of the process).
     new_threads = set(threading.enumerate()) - before
-    assert all("process_request_thread" in thread.name for thread in new_threads), new_threads
+    assert all("process_request_thread" in thread.name or thread.name == "syndicate-fetch-deadlines"
+               for thread in new_threads), new_threads
+
+
+def test_fetches_start_no_thread_of_their_own(server: HostileServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A thread started (and joined) per download was a third of a no-change sync's fetching time.
+    server.routes["/feed"] = lambda h: h.reply(200, FEED)
+    fetcher = local_fetcher(deadline=2)
+    fetcher.get(server.url("/feed"))  # the process's deadline thread, if this is its first fetch
+    started: list[str] = []
+    real_start = threading.Thread.start
+
+    def counting_start(thread: threading.Thread) -> None:
+        if "process_request_thread" not in thread.name:  # the test server's own handler threads
+            started.append(thread.name)
+        real_start(thread)
+
+    monkeypatch.setattr(threading.Thread, "start", counting_start)
+    for _ in range(10):
+        fetcher.get(server.url("/feed"))
+    assert started == []
+
+
+@settings(max_examples=15, deadline=None)
+@given(st.lists(st.tuples(st.floats(0.02, 0.3), st.booleans()), min_size=1, max_size=12))
+def test_each_watchdog_fires_at_its_own_deadline_unless_stopped(plan: list[tuple[float, bool]]) -> None:
+    # Watchdogs of concurrent fetches with deadlines in any order, some stopped before theirs: each one
+    # still running shuts its socket down once its deadline has passed, and a stopped one never does.
+    pairs = [socket.socketpair() for _ in plan]
+    try:
+        dogs = []
+        for (seconds, _stop), (ours, _theirs) in zip(plan, pairs):
+            dog = _Watchdog(seconds)
+            dog.watch(ours)
+            dogs.append(dog)
+        for dog, (_seconds, stop) in zip(dogs, plan):
+            if stop:
+                dog.stop()
+        time.sleep(max(seconds for seconds, _ in plan) + 0.3)
+        for dog, (seconds, stop), (ours, _theirs) in zip(dogs, plan, pairs):
+            ours.setblocking(False)
+            try:
+                shut_down = ours.recv(1) == b""  # a shut-down socket reads end-of-file at once
+            except BlockingIOError:
+                shut_down = False
+            assert shut_down is not stop, (seconds, stop)
+            assert dog.fired is not stop
+            dog.stop()
+    finally:
+        for ours, theirs in pairs:
+            ours.close()
+            theirs.close()
 
 
 # ------------------------------------------------------------------------------- keep-alive

@@ -19,7 +19,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 import responses
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from syndicate.config import parse_config
@@ -822,3 +822,51 @@ def test_a_body_image_wordpress_will_not_take_is_an_image_error(mocked: response
         make_publisher().upload_image(image)
     assert not isinstance(exc.value, UnknownOutcome)
     assert not calls_to(mocked, "POST", "/posts")
+
+
+@settings(max_examples=10, deadline=None)
+@given(st.lists(st.sampled_from(["News", "news", "Culture", "Long reads"]), min_size=2, max_size=8))
+def test_concurrent_pushes_create_each_tag_once(names: list[str]) -> None:
+    # A partner's concurrency runs pushes in threads: each tag name is looked up and created by one of
+    # them, while the others wait for its id (two creates of one name are two tags in WordPress).
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from syndicate.publishers.wordpress import WordPressTerms
+
+    created: list[str] = []
+    lock = threading.Lock()
+    # Two lookups that run at once meet here (so a race, if there is one, happens every time); a
+    # lookup alone waits a moment and goes on.
+    together = threading.Barrier(2, timeout=0.3)
+
+    class Response:
+        def __init__(self, status_code: int, payload: object) -> None:
+            self.status_code, self.payload = status_code, payload
+
+    class SlowAPI:
+        """Answers a tag search with what was created when it arrived, once another search has arrived
+        too (or after 0.3 s)."""
+
+        def call(self, method: str, path: str, doing: str, *args: object, **kwargs: Any) -> Response:
+            if method == "GET":
+                with lock:  # what WordPress holds when the search arrives
+                    wanted = kwargs["params"]["search"].casefold()
+                    answer = [{"id": created.index(n) + 1, "name": n} for n in created if n.casefold() == wanted]
+                try:
+                    together.wait()
+                except threading.BrokenBarrierError:
+                    pass
+                return Response(200, answer)
+            with lock:
+                created.append(kwargs["json"]["name"])
+                return Response(201, {"id": len(created)})
+
+        def json(self, response: Response, doing: str) -> object:
+            return response.payload
+
+    terms = WordPressTerms(SlowAPI())  # type: ignore[arg-type]
+    with ThreadPoolExecutor(4) as pushes:
+        found = list(pushes.map(lambda name: terms.ids("tags", [name], "tag"), names))
+    assert sorted(n.casefold() for n in created) == sorted({n.casefold() for n in names})
+    assert all(len(ids) == 1 for ids in found)

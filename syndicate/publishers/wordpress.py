@@ -25,6 +25,7 @@ import base64
 import html
 import ipaddress
 import re
+import threading
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import urlsplit
@@ -508,6 +509,9 @@ class WordPressTerms:
     def __init__(self, api: WordPressAPI) -> None:
         self.api = api
         self._ids: dict[tuple[str, str], int] = {}
+        # Pushes run concurrently (a partner's ``concurrency``): two that both found a tag missing would
+        # both create it, and WordPress keeps both (its check for an existing name is not atomic).
+        self._finding = threading.Lock()
 
     def ids(self, taxonomy: str, names: Iterable[str], what: str) -> list[int]:
         ids: list[int] = []
@@ -516,8 +520,9 @@ class WordPressTerms:
             if not name:
                 continue
             key = (taxonomy, name.casefold())
-            if key not in self._ids:
-                self._ids[key] = self._make(taxonomy, name, what)
+            with self._finding:
+                if key not in self._ids:
+                    self._ids[key] = self._make(taxonomy, name, what)
             if self._ids[key] not in ids:
                 ids.append(self._ids[key])
         return ids
