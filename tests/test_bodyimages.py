@@ -22,9 +22,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import struct
 import threading
-import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
@@ -49,21 +47,11 @@ from syndicate.rewrite import clean
 from syndicate.sqlite_store import SQLiteStore
 
 from .conftest import CLI
-from .fakes import LoopbackServer
+from .fakes import LoopbackServer, png
 
 BASE = "https://author.example/2024/05/a-post/"
 MAG = "https://mag.example"
 
-
-def png(width: int, height: int, rgb: tuple[int, int, int]) -> bytes:
-    """A small valid PNG."""
-    raw = b"".join(b"\x00" + bytes(rgb) * width for _ in range(height))
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
-
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b"")
 
 
 # --- srcset --------------------------------------------------------------------------------------------

@@ -14,12 +14,10 @@ import json
 import logging
 import os
 import signal
-import struct
 import subprocess
 import sys
 import threading
 import time
-import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
@@ -32,7 +30,7 @@ from selectolax.lexbor import LexborHTMLParser
 
 from syndicate.bodyimages import parse_srcset
 
-from ..fakes import LoopbackServer
+from ..fakes import LoopbackServer, png
 from . import ghost_server
 from .wordpress_server import WordPressSite
 
@@ -42,16 +40,6 @@ SYNDICATE = Path(sys.executable).with_name("syndicate")
 SECRET_ENV = "SYNDICATE_IT_IMAGES_SECRET"
 ORIGINAL = "https://author.example/a-post-with-images/"
 
-
-def png(width: int, height: int, rgb: tuple[int, int, int]) -> bytes:
-    """A small valid PNG (the CMSs process uploads, so the bytes must decode)."""
-    raw = b"".join(b"\x00" + bytes(rgb) * width for _ in range(height))
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
-
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b"")
 
 
 @dataclass

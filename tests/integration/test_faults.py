@@ -26,11 +26,9 @@ import os
 import random
 import re
 import signal
-import struct
 import subprocess
 import sys
 import time
-import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
@@ -40,7 +38,7 @@ from typing import Any
 import pytest
 import requests
 
-from ..fakes import LoopbackServer
+from ..fakes import LoopbackServer, png
 from .fault_proxy import FaultProxy
 from .wordpress_server import WordPressSite
 
@@ -93,16 +91,6 @@ def _syndicate_installed() -> None:
 # ------------------------------------------------------------------------------------------------
 # servers: the featured images on 127.0.0.1, and the proxy in front of WordPress
 
-
-def png(width: int, height: int, rgb: tuple[int, int, int]) -> bytes:
-    """A small valid PNG (WordPress makes thumbnails of uploads, so the bytes must decode)."""
-    raw = b"".join(b"\x00" + bytes(rgb) * width for _ in range(height))
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
-
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b"")
 
 
 class ImageServer(LoopbackServer):

@@ -10,12 +10,10 @@ from __future__ import annotations
 import json
 import os
 import re
-import struct
 import subprocess
 import sys
 import threading
 import time
-import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -28,6 +26,7 @@ from syndicate.models import Article, Image
 from syndicate.publishers import ghost as ghost_kind
 from syndicate.publishers.base import FetchedImage, PartnerEdited, PublishContext
 
+from ..fakes import png
 from ..safety import problems
 from . import ghost_server
 from .fault_proxy import FaultProxy
@@ -51,16 +50,6 @@ def _syndicate_installed() -> None:
     if not SYNDICATE.exists():
         pytest.skip("the syndicate command is not installed in this environment")
 
-
-def png(width: int, height: int, rgb: tuple[int, int, int]) -> bytes:
-    """A small valid PNG (Ghost processes uploads, so the bytes must decode)."""
-    raw = b"".join(b"\x00" + bytes(rgb) * width for _ in range(height))
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
-
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b"")
 
 
 @dataclass

@@ -35,6 +35,7 @@ import requests
 
 from ..conftest import PostgresDatabase
 from ..tcp_proxy import SilentProxy
+from ..test_pgstore import PER_FEED, SYNTHETIC_FEEDS, synthetic_feed
 from .fault_proxy import FaultProxy
 from .test_faults import CREATE, PARTS, SYNDICATE, UPDATE, ImageServer, Project, Started, images, proxy  # noqa: F401
 from .wordpress_server import WordPressSite
@@ -42,7 +43,6 @@ from .wordpress_server import WordPressSite
 pytestmark = pytest.mark.integration
 
 LEASE = 10  # seconds: [state] lease_seconds of every host here
-SYNTHETIC_FEEDS, PER_FEED = 5, 10
 FILES_PARTNERS = ("north", "south")
 
 
@@ -51,17 +51,6 @@ def _syndicate_installed() -> None:
     if not SYNDICATE.exists():
         pytest.skip("the syndicate command is not installed in this environment")
 
-
-def synthetic_feed(n: int) -> str:
-    items = "".join(f"""
-  <item><title>Synthetic {n}.{i}</title><link>https://synthetic{n}.example/post-{i}/</link>
-    <guid isPermaLink="false">synthetic-{n}-{i}</guid><pubDate>Mon, 0{1 + i % 9} Apr 2019 08:00:00 +0000</pubDate>
-    <description>Entry {i} of feed {n}.</description>
-    <content:encoded><![CDATA[<p>The body of entry {i} of feed {n}.</p>]]></content:encoded></item>""" for i in range(PER_FEED))
-    return f"""<?xml version="1.0" encoding="UTF-8"?>
-<rss version="2.0" xmlns:content="http://purl.org/rss/1.0/modules/content/"><channel>
-<title>Synthetic {n}</title><link>https://synthetic{n}.example</link><description>d</description>{items}
-</channel></rss>"""
 
 
 @dataclass
