@@ -6,6 +6,7 @@ them, so ``syndicate --help`` starts fast.
 
 from __future__ import annotations
 
+import gc
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -195,4 +196,10 @@ def partners_test(ctx: Context, ids: tuple[str, ...]) -> None:
 
 def main() -> None:
     """Console-script entry point."""
-    cli(prog_name="syndicate")
+    try:
+        cli(prog_name="syndicate")
+    finally:
+        # The command is done and has closed what it opened; the interpreter's teardown that follows
+        # collects every object of every imported module (SQLAlchemy, pydantic) once more. Frozen, they
+        # are freed without that final traversal: 0.11 s of a 1 s no-change sync (bench/why.md).
+        gc.freeze()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import sys
-import webbrowser
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -128,6 +127,8 @@ def run_preview(config: Config, spelling: str, *, partners: Iterable[str], fmt: 
             raise UsageError(f"-o {output}: cannot write it: {exc.strerror or exc}") from None
         display.show_lines([f"Wrote {output}"], err=True)
         if open_browser:
+            import webbrowser  # only for --open
+
             webbrowser.open(output.resolve().as_uri())
     elif fmt == "text":
         display.show_lines(text.split("\n"))  # what a feed put in it, made printable line by line
