@@ -979,8 +979,9 @@ class Bench:
             # The same partner allowed 4 pushes at once (WordPress is served by 4 PHP workers).
             cfg4 = write_config(self.tmp / f"H{n_posts}-c4", source, partners=partner + "concurrency = 4\n")
             ours, ours4, base, base_loop, created, created4 = [], [], [], [], [], []
+            base4: list[float | None] = []  # the same loop, posts 4 at once: H4's ceiling on this machine
             copies: dict[str, list[dict[str, int]]] = {"cli": [], "cli4": []}
-            conns: dict[str, list[int]] = {"cli": [], "cli4": [], "loop": []}
+            conns: dict[str, list[int]] = {"cli": [], "cli4": [], "loop": [], "loop4": []}
             php_log = Path(site.root) / "php.log"
 
             def accepted() -> int:
@@ -1002,9 +1003,9 @@ class Bench:
                 timeout=self.args.timeout)
             site.reset()
             self.syn.sync("H-warm-up", cfg4, fresh=True, extra_env=extra, timeout=self.args.timeout)
-            arms = ["cli", "cli4", "loop"]
+            arms = ["cli", "cli4", "loop", "loop4"]
             for rep in range(max(5, self.reps)):
-                for arm in arms[rep % 3:] + arms[:rep % 3]:
+                for arm in arms[rep % len(arms):] + arms[:rep % len(arms)]:
                     site.reset()
                     before = accepted()
                     if arm in ("cli", "cli4"):
@@ -1015,6 +1016,11 @@ class Bench:
                         copies[arm].append(wordpress_copies(site))
                         log(f"H  rep {rep + 1}: syndicate ({arm}) {fmt_s(r.wall)} rc={r.rc} {sync_counts(r.stdout)} "
                             f"WordPress: {copies[arm][-1]}")
+                    elif arm == "loop4":
+                        r = run([VENV_PY, BENCH / "wp_baseline.py", spec, "--password-env", env_name,
+                                 "--threads", "4"], env=clean_env(extra), timeout=self.args.timeout)
+                        base4.append(r.wall if r.rc == 0 else None)
+                        log(f"H  rep {rep + 1}: requests loop, 4 threads {fmt_s(r.wall)} rc={r.rc}")
                     else:
                         r = run([VENV_PY, BENCH / "wp_baseline.py", spec, "--password-env", env_name],
                                 env=clean_env(extra), timeout=self.args.timeout)
@@ -1040,7 +1046,8 @@ class Bench:
                     calls[f"{m[1]} {route}{'?' + '&'.join(query) if query else ''} → {m[3]}"] += 1
                 traces[label] = {"wall": r.wall, "counts": sync_counts(r.stdout), "calls": dict(calls.most_common())}
             return {**traces, "posts": n_posts, "prepared": len(posts), "cli": ours, "cli4": ours4,
-                    "baseline_process": base, "baseline_loop": base_loop, "created": created, "created4": created4,
+                    "baseline_process": base, "baseline_loop": base_loop, "baseline_threads4": base4,
+                    "created": created, "created4": created4,
                     "copies": copies, "connections": conns}
 
     # --- profile --------------------------------------------------------------------------------
@@ -1350,7 +1357,9 @@ def evaluate(res: dict[str, Any]) -> list[dict[str, str]]:
         add("H4", f"{paired4:.2f}× ({h['posts']} posts: rounds' ratios "
             f"{[round(o / b, 2) for o, b in zip(h['cli4'], h['baseline_process']) if o and b]}; median "
             f"{fmt_s(median(h['cli4']))} vs loop {fmt_s(median(h['baseline_process']))}); after {len(found)} runs: "
-            f"{duplicates} duplicate posts or tags, {wrong} runs with a post count other than {h['posts']}",
+            f"{duplicates} duplicate posts or tags, {wrong} runs with a post count other than {h['posts']}"
+            + (f"; ceiling on this machine: the same loop with the posts 4 at once {paired_ratio(h, 'baseline_threads4'):.2f}× "
+               f"(median {fmt_s(median(h['baseline_threads4']))})" if any(h.get("baseline_threads4") or []) else ""),
             paired4 <= 0.4 and duplicates == 0 and wrong == 0, shim_note("H4"))
     else:
         add("H4", skips.get("H", "not run"), None)
@@ -1552,6 +1561,9 @@ def render_results(res: dict[str, Any], table: list[dict[str, str]]) -> str:
               f"{[round(x, 2) if x else x for x in h['baseline_loop']]} s; created per run: {h['created']}.", "",
               f"At the partner's concurrency 4: {[round(x, 2) for x in h.get('cli4') or []]} s; created per run: "
               f"{h.get('created4')}.", "",
+              "The requests loop with the posts created 4 at once (4 threads, tags first; H4's ceiling: what any client "
+              "gets from 4 PHP workers and MariaDB on this machine's cores): "
+              f"{[round(x, 2) if x else x for x in h.get('baseline_threads4') or []]} s.", "",
               "What WordPress held after each run (posts; posts repeating another's title; tags repeating another's "
               f"name): concurrency 1 {h.get('copies', {}).get('cli')}; concurrency 4 {h.get('copies', {}).get('cli4')}.", "",
               f"HTTP connections to WordPress per run (php -S serves one request per connection): syndicate "
