@@ -643,6 +643,7 @@ class Bench:
         A: list[Run] = []
         B: list[Run] = []
         B_stats: list[dict[str, int]] = []
+        B_floor: list[float | None] = []
         BP: list[tuple[Run, Run, dict[str, int]]] = []
         A_store: list[int] = []
         FP: list[dict[str, Any]] = []
@@ -667,6 +668,14 @@ class Bench:
                     log(f"B  rep {rep + 1}: {fmt_s(b.wall)} rc={b.rc} {sync_counts(b.stdout)} "
                         f"server: {stats.get('200', 0)}×200 {stats.get('304', 0)}×304")
                     a.__dict__["server"] = a_stats
+                    # B's floor: the chosen libraries and the same conditional GETs, nothing else (b_floor.py),
+                    # on a copy of the state B just used.
+                    floor_db = self.tmp / "B-floor.db"
+                    shutil.copyfile(cfg.parent / "state" / "state.db", floor_db)
+                    self.server.reset()
+                    f = run([VENV_PY, BENCH / "b_floor.py", cfg, floor_db], env=clean_env(), timeout=self.args.timeout)
+                    B_floor.append(f.wall if f.rc == 0 else None)
+                    log(f"B  rep {rep + 1}: floor (b_floor.py) {fmt_s(f.wall)} rc={f.rc} {f.stdout.strip()[-80:]}")
                     cold = self.syn.sync("A-plain", cfg_plain, fresh=True, timeout=self.args.timeout)
                     self.server.reset()
                     again = self.syn.sync("B-plain", cfg_plain, fresh=False, timeout=self.args.timeout)
@@ -713,6 +722,7 @@ class Bench:
                              "feedparser": FP, "sources": len(sources), "feed_files": len(manifest)}
         self.results["B"] = {"runs": [r.summary() | {"counts": sync_counts(r.stdout), "server": st}
                                       for r, st in zip(B, B_stats)],
+                             "floor": B_floor,
                              "plain_cold_runs": [c.summary() | {"counts": sync_counts(c.stdout)} for c, _, _ in BP],
                              "plain_runs": [r.summary() | {"counts": sync_counts(r.stdout), "server": st}
                                             for _, r, st in BP]}
@@ -1231,7 +1241,10 @@ def evaluate(res: dict[str, Any]) -> list[dict[str, str]]:
             (ratio <= 0.6 and ok_runs) if ratio else False, shim_note("A"))
         b = res.get("B")
         sb = median(_walls(b["runs"])) if b else None
-        add("B", f"{100 * sb / sa:.1f} % of A ({fmt_s(sb)} / {fmt_s(sa)})" if sb and sa else "n/a",
+        floor = median([x for x in (b or {}).get("floor") or [] if x]) if b else None
+        add("B", (f"{100 * sb / sa:.1f} % of A ({fmt_s(sb)} / {fmt_s(sa)})"
+                  + (f"; floor of the chosen libraries (b_floor.py) {fmt_s(floor)} = {100 * floor / sa:.1f} % of A"
+                     if floor else "")) if sb and sa else "n/a",
             (sb / sa <= 0.06) if sb and sa else False, shim_note("B"))
         sp = median(_walls(b["plain_runs"])) if b and b.get("plain_runs") else None
         if sp and sa:
@@ -1441,6 +1454,11 @@ def render_results(res: dict[str, Any], table: list[dict[str, str]]) -> str:
         L += ["", "## B. The same sync again, nothing changed", "",
               "Same config and state as the A run just before it; the server answers 304 to every conditional GET.", ""]
         L += _runs_table(b["runs"], lambda r: f"server {r['server'].get('200', 0)}×200, {r['server'].get('304', 0)}×304")
+        if any(b.get("floor") or []):
+            L += ["", "The floor under it, measured after each B run on a copy of its state: `bench/b_floor.py` imports "
+                  "click, pydantic, SQLAlchemy and urllib3, validates the sources, reads the stored validators, sends the "
+                  "same 120 conditional GETs 8 at a time and writes the check times back, nothing else "
+                  f"(process wall): {[round(x, 3) if x else x for x in b['floor']]} s."]
         if b.get("plain_runs"):
             L += ["", "### B′. The same, from a server without validators", "",
                   "The same 120 feeds under `/plain/…`: no ETag, no Last-Modified, never a 304, so every body "
