@@ -66,4 +66,9 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    finally:
+        import gc
+
+        gc.freeze()  # as syndicate's entry point does: no final collection over the libraries' objects
