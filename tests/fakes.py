@@ -1,10 +1,11 @@
-"""Structural fakes shared by the tests: the media cache, and the lifecycle of a small HTTP server."""
+"""Structural fakes shared by the tests: the media cache, a small HTTP server's lifecycle, a file server."""
 
 from __future__ import annotations
 
 import struct
 import threading
 import zlib
+from collections.abc import Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
@@ -22,6 +23,47 @@ class LoopbackServer:
         self.server.shutdown()
         self.server.server_close()
         self.thread.join(10)
+
+
+class FileServer(LoopbackServer):
+    """Files served from 127.0.0.1 (an author's images, say).
+
+    ``files`` maps a path to (Content-Type, bytes) and may change while it serves (a missing path is a
+    404); ``hits`` lists every path asked for, in order; a path in ``gates``, (asked, release), sets
+    ``asked`` when it is asked for and is answered once the test sets ``release`` (30 s at most)."""
+
+    def __init__(self, files: Mapping[str, tuple[str, bytes]] | None = None) -> None:
+        self.files: dict[str, tuple[str, bytes]] = dict(files or {})
+        self.hits: list[str] = []
+        self.gates: dict[str, tuple[threading.Event, threading.Event]] = {}
+        served = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 - http.server's name
+                served.hits.append(self.path)
+                gate = served.gates.get(self.path)
+                if gate is not None:
+                    gate[0].set()
+                    gate[1].wait(30)
+                found = served.files.get(self.path)
+                if found is None:
+                    self.send_error(404)
+                    return
+                self.send_response(200)
+                self.send_header("Content-Type", found[0])
+                self.send_header("Content-Length", str(len(found[1])))
+                self.end_headers()
+                self.wfile.write(found[1])
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        super().__init__(Handler)
+
+
+def pngs(**images: bytes) -> dict[str, tuple[str, bytes]]:
+    """``FileServer`` files of PNG bytes by name: ``pngs(a=...)`` serves ``/a.png``."""
+    return {f"/{name}.png": ("image/png", data) for name, data in images.items()}
 
 
 class FakeMedia:

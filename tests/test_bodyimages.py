@@ -25,7 +25,6 @@ import sqlite3
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +46,7 @@ from syndicate.rewrite import clean
 from syndicate.sqlite_store import SQLiteStore
 
 from .conftest import CLI
-from .fakes import LoopbackServer, png
+from .fakes import FileServer, png
 
 BASE = "https://author.example/2024/05/a-post/"
 MAG = "https://mag.example"
@@ -327,43 +326,11 @@ def test_schema_3_stores_get_the_media_hash_column(tmp_path: Path) -> None:
 
 # --- the whole sync into a files partner, images from a real server on 127.0.0.1 -----------------------
 
-@dataclass
-class ImageServer:
-    url: str
-    files: dict[str, tuple[str, bytes]]
-    hits: list[str] = field(default_factory=list)
-    #: path → (set when it is asked for, waited on before it is answered)
-    gates: dict[str, tuple[threading.Event, threading.Event]] = field(default_factory=dict)
-
-
 @pytest.fixture()
-def image_server() -> Iterator[ImageServer]:
-    files: dict[str, tuple[str, bytes]] = {}
-    hits: list[str] = []
-    gates: dict[str, tuple[threading.Event, threading.Event]] = {}
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 - http.server's name
-            hits.append(self.path)
-            if self.path in gates:
-                gates[self.path][0].set()
-                gates[self.path][1].wait(30)
-            found = files.get(self.path)
-            if found is None:
-                self.send_error(404)
-                return
-            self.send_response(200)
-            self.send_header("Content-Type", found[0])
-            self.send_header("Content-Length", str(len(found[1])))
-            self.end_headers()
-            self.wfile.write(found[1])
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = LoopbackServer(Handler)
+def image_server() -> Iterator[FileServer]:
+    server = FileServer()
     try:
-        yield ImageServer(server.url, files, hits, gates)
+        yield server
     finally:
         server.close()
 
@@ -381,7 +348,7 @@ FEED = """<?xml version="1.0" encoding="utf-8"?>
 """
 
 
-def write_site(folder: Path, server: ImageServer, *, first: str, second: str = "<p>No images.</p>",
+def write_site(folder: Path, server: FileServer, *, first: str, second: str = "<p>No images.</p>",
                allow_private: bool = True, license: str = "permission") -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "feed.xml").write_text(FEED.format(first=first.replace("{img}", server.url),
@@ -434,7 +401,7 @@ FIRST = ('<figure><a href="{img}/full.png"><img src="{img}/small.png" srcset="{i
          '<picture><source srcset="{img}/wide.png 2x"><img src="{img}/dup.png" alt="Same bytes"></picture>')
 
 
-def serve_first(server: ImageServer) -> None:
+def serve_first(server: FileServer) -> None:
     server.files.update({"/small.png": ("image/png", png(3, 2, (1, 1, 1))),
                          "/full.png": ("image/png", png(12, 8, (2, 2, 2))),
                          "/wide.png": ("image/png", png(6, 4, (3, 3, 3))),
@@ -442,7 +409,7 @@ def serve_first(server: ImageServer) -> None:
 
 
 def test_sync_copies_every_body_image_once_and_a_second_sync_changes_nothing(
-        tmp_path: Path, image_server: ImageServer) -> None:
+        tmp_path: Path, image_server: FileServer) -> None:
     serve_first(image_server)
     config = write_site(tmp_path / "site", image_server, first=FIRST,
                         second='<p><img src="{img}/small.png" alt="Again"></p>')
@@ -473,7 +440,7 @@ def test_sync_copies_every_body_image_once_and_a_second_sync_changes_nothing(
 
 
 def test_an_image_that_cannot_be_copied_warns_and_the_next_sync_copies_it(
-        tmp_path: Path, image_server: ImageServer) -> None:
+        tmp_path: Path, image_server: FileServer) -> None:
     image_server.files["/ok.png"] = ("image/png", png(2, 2, (5, 5, 5)))
     image_server.files["/evil.svg.png"] = ("image/png", b'<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)'
                                                         b"</script></svg>")
@@ -506,7 +473,7 @@ def test_an_image_that_cannot_be_copied_warns_and_the_next_sync_copies_it(
 
 
 def test_images_on_private_addresses_are_not_fetched_unless_allowed(
-        tmp_path: Path, image_server: ImageServer) -> None:
+        tmp_path: Path, image_server: FileServer) -> None:
     image_server.files["/a.png"] = ("image/png", png(2, 2, (5, 5, 5)))
     config = write_site(tmp_path / "site", image_server, first='<p><img src="{img}/a.png"></p>', allow_private=False)
     result = CLI(config)("sync")
@@ -520,14 +487,14 @@ def test_images_on_private_addresses_are_not_fetched_unless_allowed(
     assert f"{image_server.url}/a.png" not in page_of(config, "first")
 
 
-def test_nd_licences_get_the_copies_too(tmp_path: Path, image_server: ImageServer) -> None:
+def test_nd_licences_get_the_copies_too(tmp_path: Path, image_server: FileServer) -> None:
     serve_first(image_server)
     config = write_site(tmp_path / "site", image_server, first=FIRST, license="CC-BY-ND-4.0")
     assert CLI(config)("sync").exit_code == 0
     assert image_server.url not in page_of(config, "first")
 
 
-def test_preview_lists_the_images_a_sync_would_upload(tmp_path: Path, image_server: ImageServer) -> None:
+def test_preview_lists_the_images_a_sync_would_upload(tmp_path: Path, image_server: FileServer) -> None:
     serve_first(image_server)
     config = write_site(tmp_path / "site", image_server, first=FIRST)
     run = CLI(config)
@@ -567,7 +534,7 @@ def _folder_response(folder: Path, url: str) -> tuple[bytes, str] | None:
     return (file.read_bytes(), kind) if file.is_file() else None
 
 
-def test_a_files_page_renders_its_images_from_the_folder_alone(tmp_path: Path, image_server: ImageServer) -> None:
+def test_a_files_page_renders_its_images_from_the_folder_alone(tmp_path: Path, image_server: FileServer) -> None:
     import base64
 
     from .hostile.browser import BrowserUnavailable, Chromium
@@ -632,7 +599,7 @@ def test_a_files_page_renders_its_images_from_the_folder_alone(tmp_path: Path, i
                         "[::1]", "[::ffff:127.0.0.1]", "127.0.0.1.nip.io.invalid", "0.0.0.0"]),
        st.sampled_from(["/a.png", "/a.png?size=2", "/redirect-to-a"]))
 def test_a_body_image_on_a_private_address_is_never_fetched_unless_allowed(
-        tmp_path: Path, image_server: ImageServer, host: str, path: str) -> None:
+        tmp_path: Path, image_server: FileServer, host: str, path: str) -> None:
     from syndicate.config import load_config
     from syndicate.pipeline import Pipeline
 
@@ -650,7 +617,7 @@ def test_a_body_image_on_a_private_address_is_never_fetched_unless_allowed(
     assert len(image_server.hits) == hits
 
 
-def test_a_kill_during_the_uploads_leaves_no_duplicate_copy(tmp_path: Path, image_server: ImageServer) -> None:
+def test_a_kill_during_the_uploads_leaves_no_duplicate_copy(tmp_path: Path, image_server: FileServer) -> None:
     import os
     import signal
     import subprocess

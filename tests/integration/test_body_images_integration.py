@@ -19,8 +19,6 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +28,7 @@ from selectolax.lexbor import LexborHTMLParser
 
 from syndicate.bodyimages import parse_srcset
 
-from ..fakes import LoopbackServer, png
+from ..fakes import FileServer, png, pngs
 from . import ghost_server
 from .wordpress_server import WordPressSite
 
@@ -42,44 +40,12 @@ ORIGINAL = "https://author.example/a-post-with-images/"
 
 
 
-@dataclass
-class ImageServer:
-    url: str
-    files: dict[str, bytes]
-    hits: list[str] = field(default_factory=list)
-    #: path → (set when it is asked for, waited on before it is answered)
-    gates: dict[str, tuple[threading.Event, threading.Event]] = field(default_factory=dict)
-
-
 @pytest.fixture()
-def image_server() -> Iterator[ImageServer]:
-    files = {"/small.png": png(30, 20, (30, 90, 200)), "/full.png": png(120, 80, (30, 90, 200)),
-             "/same-bytes.png": png(30, 20, (30, 90, 200))}
-    hits: list[str] = []
-    gates: dict[str, tuple[threading.Event, threading.Event]] = {}
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 - http.server's name
-            hits.append(self.path)
-            if self.path in gates:
-                gates[self.path][0].set()
-                gates[self.path][1].wait(30)
-            data = files.get(self.path)
-            if data is None:
-                self.send_error(404)
-                return
-            self.send_response(200)
-            self.send_header("Content-Type", "image/png")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = LoopbackServer(Handler)
+def image_server() -> Iterator[FileServer]:
+    server = FileServer(pngs(small=png(30, 20, (30, 90, 200)), full=png(120, 80, (30, 90, 200)),
+                             **{"same-bytes": png(30, 20, (30, 90, 200))}))
     try:
-        yield ImageServer(server.url, files, hits, gates)
+        yield server
     finally:
         server.close()
 
@@ -90,7 +56,7 @@ BODY = ('<figure><a href="{img}/full.png"><img src="{img}/small.png" srcset="{im
         '<img src="{img}/later.png" alt="Not there yet"></p>')
 
 
-def write_config(folder: Path, server: ImageServer, partner: str) -> Path:
+def write_config(folder: Path, server: FileServer, partner: str) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "feed.xml").write_text(f"""<?xml version="1.0" encoding="utf-8"?>
 <rss version="2.0" xmlns:content="http://purl.org/rss/1.0/modules/content/">
@@ -154,7 +120,7 @@ def image_values(html: str) -> list[str]:
     return found
 
 
-def check_copy(html: str, own: str, server: ImageServer, *, later_copied: bool) -> None:
+def check_copy(html: str, own: str, server: FileServer, *, later_copied: bool) -> None:
     """Every image of the post points at the CMS's own copy (but ``later.png`` until it exists)."""
     values = image_values(html)
     assert values, html
@@ -169,7 +135,7 @@ def check_copy(html: str, own: str, server: ImageServer, *, later_copied: bool) 
     assert "The field at dawn" in (tree.body.text() if tree.body is not None else "")
 
 
-def sync_and_check(run: Syndicate, server: ImageServer, media_count: Any, post_html: Any, post_version: Any,
+def sync_and_check(run: Syndicate, server: FileServer, media_count: Any, post_html: Any, post_version: Any,
                    own: str) -> None:
     """The whole story on one CMS."""
     before = media_count()
@@ -192,7 +158,7 @@ def sync_and_check(run: Syndicate, server: ImageServer, media_count: Any, post_h
     assert post_version() == version
     assert server.hits[hits:] == ["/later.png"]
 
-    server.files["/later.png"] = png(40, 40, (200, 60, 30))
+    server.files.update(pngs(later=png(40, 40, (200, 60, 30))))
     result = run("sync")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "0 created, 1 updated" in result.stdout
@@ -206,7 +172,7 @@ def sync_and_check(run: Syndicate, server: ImageServer, media_count: Any, post_h
     assert media_count() - before == 3
 
 
-def test_body_images_on_real_wordpress(wordpress: WordPressSite, image_server: ImageServer, tmp_path: Path) -> None:
+def test_body_images_on_real_wordpress(wordpress: WordPressSite, image_server: FileServer, tmp_path: Path) -> None:
     config = write_config(tmp_path / "site", image_server, f"""kind = "wordpress"
 url = "{wordpress.url}"
 username = "{wordpress.author_username}"
@@ -229,7 +195,7 @@ password = {{ env = "{SECRET_ENV}" }}
                    f"{wordpress.url}/wp-content/uploads/")
 
 
-def test_body_images_on_real_ghost(ghost: ghost_server.GhostSite, image_server: ImageServer, tmp_path: Path) -> None:
+def test_body_images_on_real_ghost(ghost: ghost_server.GhostSite, image_server: FileServer, tmp_path: Path) -> None:
     logging.getLogger("syndicate").debug("ghost %s", ghost.version)
     config = write_config(tmp_path / "site", image_server, f"""kind = "ghost"
 url = "{ghost.url}"
@@ -253,7 +219,7 @@ admin_api_key = {{ env = "{SECRET_ENV}" }}
                    f"{ghost.url}/content/images/")
 
 
-def test_a_kill_among_the_uploads_leaves_one_post_on_real_wordpress(wordpress: WordPressSite, image_server: ImageServer,
+def test_a_kill_among_the_uploads_leaves_one_post_on_real_wordpress(wordpress: WordPressSite, image_server: FileServer,
                                                                     tmp_path: Path) -> None:
     """kill -9 while the body's images are being copied (two uploaded, the third being fetched): no post
     was created yet, and the next sync creates exactly one, reusing the two uploads (by URL and by bytes)."""

@@ -31,14 +31,13 @@ import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
 
-from ..fakes import LoopbackServer, png
+from ..fakes import FileServer, png, pngs
 from .fault_proxy import FaultProxy
 from .wordpress_server import WordPressSite
 
@@ -92,36 +91,10 @@ def _syndicate_installed() -> None:
 # servers: the featured images on 127.0.0.1, and the proxy in front of WordPress
 
 
-
-class ImageServer(LoopbackServer):
-    """The override's image and Part 4's own, served from 127.0.0.1."""
-
-    IMAGES = {"/network.png": png(16, 10, (30, 90, 200)), "/leadership.png": png(12, 8, (200, 60, 30))}
-
-    def __init__(self) -> None:
-        images = self.IMAGES
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 - http.server's naming
-                data = images.get(self.path)
-                if data is None:
-                    self.send_error(404)
-                    return
-                self.send_response(200)
-                self.send_header("Content-Type", "image/png")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        super().__init__(Handler)
-
-
 @pytest.fixture()
-def images() -> Iterator[ImageServer]:
-    server = ImageServer()
+def images() -> Iterator[FileServer]:
+    """The override's image and Part 4's own, served from 127.0.0.1."""
+    server = FileServer(pngs(network=png(16, 10, (30, 90, 200)), leadership=png(12, 8, (200, 60, 30))))
     try:
         yield server
     finally:
@@ -143,7 +116,7 @@ class Project:
     root: Path
     site: WordPressSite
     proxy: FaultProxy
-    images: ImageServer
+    images: FileServer
     outputs: list[str] = field(default_factory=list)
     revision: int = 0
     with_part4: bool = True
@@ -362,7 +335,7 @@ class Started:
 
 
 @pytest.fixture()
-def project(tmp_path: Path, wordpress: WordPressSite, proxy: FaultProxy, images: ImageServer) -> Project:
+def project(tmp_path: Path, wordpress: WordPressSite, proxy: FaultProxy, images: FileServer) -> Project:
     project = Project(tmp_path / "example", wordpress, proxy, images)
     project.write()
     return project

@@ -12,11 +12,8 @@ import os
 import re
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +23,7 @@ from syndicate.models import Article, Image
 from syndicate.publishers import ghost as ghost_kind
 from syndicate.publishers.base import FetchedImage, PartnerEdited, PublishContext
 
-from ..fakes import png
+from ..fakes import FileServer, png, pngs
 from ..safety import problems
 from . import ghost_server
 from .fault_proxy import FaultProxy
@@ -52,46 +49,16 @@ def _syndicate_installed() -> None:
 
 
 
-@dataclass
-class ImageServer:
-    url: str
-    images: dict[str, bytes]
-    hits: list[str] = field(default_factory=list)
-
-
 @pytest.fixture()
-def image_server() -> Iterator[ImageServer]:
-    images = {"/network.png": png(64, 40, (30, 90, 200)), "/leadership.png": png(48, 32, (200, 60, 30))}
-    hits: list[str] = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 - http.server's name
-            hits.append(self.path)
-            data = images.get(self.path)
-            if data is None:
-                self.send_error(404)
-                return
-            self.send_response(200)
-            self.send_header("Content-Type", "image/png")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+def image_server() -> Iterator[FileServer]:
+    server = FileServer(pngs(network=png(64, 40, (30, 90, 200)), leadership=png(48, 32, (200, 60, 30))))
     try:
-        yield ImageServer(f"http://127.0.0.1:{server.server_address[1]}", images, hits)
+        yield server
     finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(10)
+        server.close()
 
 
-def write_config(folder: Path, site: ghost_server.GhostSite, images: ImageServer, url: str | None = None) -> Path:
+def write_config(folder: Path, site: ghost_server.GhostSite, images: FileServer, url: str | None = None) -> Path:
     """The founding example (config/syndicate.toml) with Enlivening Edge on Ghost, images served locally."""
     folder.mkdir(parents=True, exist_ok=True)
     feed = (REPO / "config" / "easierinc-feed.xml").read_text(encoding="utf-8")
@@ -175,7 +142,7 @@ def text_of(html: str) -> str:
     return re.sub(r"</?em>", "", html)
 
 
-def test_founding_example_on_real_ghost(ghost: ghost_server.GhostSite, image_server: ImageServer,
+def test_founding_example_on_real_ghost(ghost: ghost_server.GhostSite, image_server: FileServer,
                                         tmp_path: Path) -> None:
     secret = ghost.admin_api_key.split(":")[1]
     run = Syndicate(write_config(tmp_path / "example", ghost, image_server), ghost.admin_api_key)
@@ -434,7 +401,7 @@ def test_a_long_alt_text_is_cut_to_what_every_ghost_version_stores(ghost: ghost_
 
 
 def test_a_refused_key_is_reported_plainly_without_the_secret(ghost: ghost_server.GhostSite, tmp_path: Path,
-                                                              image_server: ImageServer) -> None:
+                                                              image_server: FileServer) -> None:
     key_id = ghost.admin_api_key.split(":")[0]
     wrong = f"{key_id}:{'ab' * 32}"
     run = Syndicate(write_config(tmp_path / "example", ghost, image_server), wrong)
@@ -458,7 +425,7 @@ def test_a_refused_key_is_reported_plainly_without_the_secret(ghost: ghost_serve
     assert ghost.admin_api_key.split(":")[1] not in "\n".join(run.outputs)
 
 
-def test_drafts_an_editor_publishes_are_relinked_not_held(ghost: ghost_server.GhostSite, image_server: ImageServer,
+def test_drafts_an_editor_publishes_are_relinked_not_held(ghost: ghost_server.GhostSite, image_server: FileServer,
                                                           tmp_path: Path) -> None:
     config = write_config(tmp_path / "example", ghost, image_server)
     config.write_text(config.read_text(encoding="utf-8").replace('status = "publish"', 'status = "draft"'),
@@ -492,7 +459,7 @@ def test_drafts_an_editor_publishes_are_relinked_not_held(ghost: ghost_server.Gh
     assert result.returncode == 0 and "0 created, 0 updated, 3 unchanged" in result.stdout
 
 
-def test_lost_answers_never_duplicate_a_copy(ghost: ghost_server.GhostSite, image_server: ImageServer,
+def test_lost_answers_never_duplicate_a_copy(ghost: ghost_server.GhostSite, image_server: FileServer,
                                              tmp_path: Path) -> None:
     with FaultProxy(ghost.url) as proxy:
         run = Syndicate(write_config(tmp_path / "example", ghost, image_server, url=proxy.url), ghost.admin_api_key)
@@ -527,7 +494,7 @@ def test_lost_answers_never_duplicate_a_copy(ghost: ghost_server.GhostSite, imag
         assert posts[PART4]["url"] in posts[url]["html"]
 
 
-def test_audit_passes_on_the_copies_as_ghost_renders_them(ghost: ghost_server.GhostSite, image_server: ImageServer,
+def test_audit_passes_on_the_copies_as_ghost_renders_them(ghost: ghost_server.GhostSite, image_server: FileServer,
                                                           tmp_path: Path) -> None:
     # Ghost's own theme prints the native canonical_url and tags outbound links (?ref=): the copies pass.
     run = Syndicate(write_config(tmp_path / "audit", ghost, image_server), ghost.admin_api_key)

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from ..fakes import FileServer
 from . import ghost_server
-from .test_ghost_integration import PART1, ImageServer, Syndicate, ghost_posts, image_server, write_config  # noqa: F401
+from .test_ghost_integration import PART1, Syndicate, ghost_posts, image_server, write_config  # noqa: F401
 from .test_wordpress_integration import Project, images, project, sync_counts  # noqa: F401
 
 pytestmark = pytest.mark.integration
@@ -46,7 +47,7 @@ def test_a_guid_migration_updates_the_wordpress_copies_in_place(project: Project
 
 
 def test_a_guid_migration_updates_the_ghost_copies_in_place(ghost: ghost_server.GhostSite,
-                                                          image_server: ImageServer, tmp_path: Path) -> None:  # noqa: F811
+                                                          image_server: FileServer, tmp_path: Path) -> None:  # noqa: F811
     config = write_config(tmp_path / "example", ghost, image_server)
     run = Syndicate(config, ghost.admin_api_key)
     assert run("sync").returncode == 0

@@ -34,10 +34,11 @@ import pytest
 import requests
 
 from ..conftest import PostgresDatabase
+from ..fakes import FileServer
 from ..tcp_proxy import SilentProxy
 from ..test_pgstore import PER_FEED, SYNTHETIC_FEEDS, synthetic_feed
 from .fault_proxy import FaultProxy
-from .test_faults import CREATE, PARTS, SYNDICATE, UPDATE, ImageServer, Project, Started, images, proxy  # noqa: F401
+from .test_faults import CREATE, PARTS, SYNDICATE, UPDATE, Project, Started, images, proxy  # noqa: F401
 from .wordpress_server import WordPressSite
 
 pytestmark = pytest.mark.integration
@@ -103,7 +104,7 @@ class Host(Project):
 
 
 @pytest.fixture()
-def hosts(tmp_path: Path, wordpress: WordPressSite, proxy: FaultProxy, images: ImageServer,  # noqa: F811
+def hosts(tmp_path: Path, wordpress: WordPressSite, proxy: FaultProxy, images: FileServer,  # noqa: F811
           postgres: PostgresDatabase) -> Callable[..., list[Host]]:
     """hosts(n, **options): n host folders (host0, host1, …), written, sharing the one database."""
     made: list[Host] = []

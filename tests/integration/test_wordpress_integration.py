@@ -10,15 +10,11 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-import http.server
 import json
 import logging
 import re
 import shutil
-import struct
-import threading
 import traceback
-import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +29,7 @@ from syndicate.models import Article
 from syndicate.publishers.base import FetchedImage, PublishContext
 from syndicate.publishers.wordpress import Config, Publisher
 
+from ..fakes import FileServer, png
 from .wordpress_server import WordPressSite
 
 pytestmark = pytest.mark.integration
@@ -44,52 +41,15 @@ PART1, PART2, PART4 = "radical-models-of-organising", "radical-models-of-public-
 SHORTCODES = '<p>Shortcodes in a feed: [gallery] and [caption width="300"]A caption shortcode[/caption]</p>'
 
 
-def tiny_png() -> bytes:
-    """A valid 1×1 PNG."""
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
-    header = struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\x00\x20\x60\xa0"))
-            + chunk(b"IEND", b""))
-
-
-class ImageServer:
-    """Serves the same PNG at any path on 127.0.0.1 and counts the requests."""
-
-    def __init__(self) -> None:
-        self.hits: list[str] = []
-        png, hits = tiny_png(), self.hits
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 - http.server's naming
-                hits.append(self.path)
-                self.send_response(200)
-                self.send_header("Content-Type", "image/png")
-                self.send_header("Content-Length", str(len(png)))
-                self.end_headers()
-                self.wfile.write(png)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def __enter__(self) -> ImageServer:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(timeout=10)
-
-
 @pytest.fixture
-def images() -> Iterator[ImageServer]:
-    with ImageServer() as server:
+def images() -> Iterator[FileServer]:
+    """The featured images of the example (an override's and Part 4's own), served from 127.0.0.1."""
+    picture = ("image/png", png(1, 1, (32, 96, 160)))
+    server = FileServer({"/photo/network-1867761_1280.png": picture, "/uploads/leadership.png": picture})
+    try:
         yield server
+    finally:
+        server.close()
 
 
 @dataclass
@@ -98,7 +58,7 @@ class Project:
 
     root: Path
     site: WordPressSite
-    images: ImageServer
+    images: FileServer
     outputs: list[str] = field(default_factory=list)
 
     @property
@@ -158,7 +118,7 @@ class Project:
 
 
 @pytest.fixture
-def project(tmp_path: Path, wordpress: WordPressSite, images: ImageServer) -> Project:
+def project(tmp_path: Path, wordpress: WordPressSite, images: FileServer) -> Project:
     shutil.copyfile(FEED, tmp_path / "easierinc-feed.xml")  # not its read-only mode
     project = Project(tmp_path, wordpress, images)
     # Part 4's own image, and shortcodes in Part 2's text, as an author's feed could have them.
@@ -398,7 +358,7 @@ def _publisher(site: WordPressSite, username: str, password_env: str) -> Publish
     config = Config.model_validate({"id": "mag", "name": "Mag", "url": site.url, "username": username,
                                     "password": {"env": password_env, "key": "partners.mag.password"},
                                     "status": "draft"})
-    context = PublishContext(fetch_image=lambda url: FetchedImage(url, tiny_png(), "image/png", "x.png"),
+    context = PublishContext(fetch_image=lambda url: FetchedImage(url, png(1, 1, (32, 96, 160)), "image/png", "x.png"),
                              media=Media())
     return Publisher(config, context)
 
