@@ -8,6 +8,7 @@ by guid and by URL here, loaded once per run when first asked for.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 from dataclasses import replace
 
 from .config import Config
@@ -132,25 +133,31 @@ def _current(store: Store, source_ids: list[str], outcomes: list[FeedOutcome],
              now: dt.datetime) -> dict[str, list[Seen]]:
     """Each source's entries: as stored (a run records its reads first), else as read this run.
 
-    A store that drops writes (a dry run) has not stored this run's reads: those are used as parsed,
-    with the first-seen dates the store knows."""
-    stored: dict[str, list[Seen]] = {}
-    for entry, seen in store.current_entries(source_ids):
-        stored.setdefault(entry.source, []).append((entry, seen))
-    read = {o.source: o for o in outcomes if o.status == "ok" and o.entries is not None}
-    current: dict[str, list[Seen]] = {}
+    The stored rows are read one source at a time, and a feed read this run keeps the entries it
+    parsed wherever the stored ones equal them: the run holds one copy of its entries, not two."""
+    read = {o.source: o.entries for o in outcomes if o.status == "ok" and o.entries is not None}
+    current: dict[str, list[Seen]] = {sid: [] for sid in source_ids}
+    unstored = set(read)  # read, and nothing stored: a new feed in a dry run, or one with no entries
+    for sid, rows in itertools.groupby(store.current_entries(source_ids), key=lambda row: row[0].source):
+        stored: list[Seen] = list(rows)
+        unstored.discard(sid)
+        current[sid] = _as_read(read[sid], stored, now) if sid in read else stored
     for sid in source_ids:
-        outcome = read.get(sid)
-        if outcome is None:
-            current[sid] = stored.get(sid, [])
-            continue
-        seen_map = {e.guid: s for e, s in stored.get(sid, [])}
-        first: dict[str, Entry] = {}
-        for e in outcome.entries or []:  # a feed that repeats a guid: the first one stands (as in the store)
-            first.setdefault(e.guid, e)
-        if [e.guid for e, _ in stored.get(sid, [])] == list(first) and all(
-                e.content_hash == s.content_hash for (s, _), e in zip(stored[sid], first.values(), strict=True)):
-            current[sid] = stored[sid]  # recorded: the stored rows are the same entries
-        else:
-            current[sid] = [(e, seen_map.get(e.guid, now)) for e in first.values()]
+        if sid in unstored:
+            current[sid] = _as_read(read[sid], [], now)
     return current
+
+
+def _as_read(parsed: list[Entry], stored: list[Seen], now: dt.datetime) -> list[Seen]:
+    """A feed read this run: its stored rows when they are this read (the run recorded it), else (a
+    store that drops writes, as a dry run's) the read's entries with the first-seen dates the store knows.
+
+    A stored entry equal to the one parsed is replaced by it: the same value, held once."""
+    first: dict[str, Entry] = {}
+    for e in parsed:  # a feed that repeats a guid: the first one stands (as in the store)
+        first.setdefault(e.guid, e)
+    if [e.guid for e, _ in stored] == list(first) and all(
+            s.content_hash == e.content_hash for (s, _), e in zip(stored, first.values(), strict=True)):
+        return [(first[e.guid] if first[e.guid] == e else e, seen) for e, seen in stored]
+    seen_map = {e.guid: seen for e, seen in stored}
+    return [(e, seen_map.get(e.guid, now)) for e in first.values()]

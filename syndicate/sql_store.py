@@ -257,17 +257,18 @@ class SQLStore:
                 conn.execute(self._upsert(entries), rows)
         return previous
 
-    def current_entries(self, sources: list[str] | None = None) -> list[tuple[Entry, dt.datetime]]:
-        """The entries last read from each feed (a 304 or a failed fetch leaves them standing), with first-seen."""
+    def current_entries(self, sources: list[str] | None = None) -> Iterator[tuple[Entry, dt.datetime]]:
+        """The entries last read from each feed (a 304 or a failed fetch leaves them standing), with
+        first-seen: source by source, in feed order, each row read and decoded as it is asked for."""
         if not self._has(entries):
-            return []
+            return
         query = select(entries.c.data, entries.c.first_seen).where(entries.c.current.is_(True))
         if sources is not None:
             query = query.where(entries.c.source.in_(sources))
         query = query.order_by(entries.c.source, entries.c.position)
         with self.transaction() as conn:
-            rows = conn.execute(query).all()
-        return [(Entry.from_json(json.loads(r.data)), from_iso(r.first_seen)) for r in rows]  # type: ignore[misc]
+            for r in conn.execute(query):
+                yield Entry.from_json(json.loads(r.data)), from_iso(r.first_seen)  # type: ignore[misc]
 
     def all_entries(self, source: str | None = None, *, current: bool | None = None) -> list[Entry]:
         """Every entry ever seen (``current``: only those in, or only those no longer in, their feed)."""

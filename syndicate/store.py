@@ -75,8 +75,10 @@ class Store(Protocol):
         """Store a successful read of ``source``'s feed (its current entries; the first of a repeated
         guid stands); returns guid → previous content hash of the entries already known."""
 
-    def current_entries(self, sources: list[str] | None = None) -> list[tuple[Entry, dt.datetime]]:
-        """The entries last read from each feed, in feed order, with when each was first seen."""
+    def current_entries(self, sources: list[str] | None = None) -> Iterator[tuple[Entry, dt.datetime]]:
+        """The entries last read from each feed, with when each was first seen: source by source, in
+        feed order, read as they are asked for (a caller that keeps some holds only those). The rows
+        are read in one transaction, open until the iterator is exhausted or closed."""
 
     def all_entries(self, source: str | None = None, *, current: bool | None = None) -> list[Entry]:
         """Every entry ever seen (``current``: only those in, or only those no longer in, their feed)."""
@@ -181,9 +183,9 @@ class ReadOnlyStore:
         """Dropped."""
         return {}
 
-    def current_entries(self, sources: list[str] | None = None) -> list[tuple[Entry, dt.datetime]]:
+    def current_entries(self, sources: list[str] | None = None) -> Iterator[tuple[Entry, dt.datetime]]:
         """The stored current entries."""
-        return self.inner.current_entries(sources) if self.inner is not None else []
+        return self.inner.current_entries(sources) if self.inner is not None else iter(())
 
     def all_entries(self, source: str | None = None, *, current: bool | None = None) -> list[Entry]:
         """The stored entries."""
