@@ -228,6 +228,10 @@ class SQLStore:
 
     # --- entries ------------------------------------------------------------------------------
 
+    def save_entries(self, source: str, items: list[Entry]) -> dict[str, str]:
+        """Store a successful read of ``source``'s feed (``save_entries_of`` of one source)."""
+        return self.save_entries_of({source: items})[source]
+
     def save_entries_of(self, readings: Mapping[str, list[Entry]]) -> dict[str, dict[str, str]]:
         """Store a successful read of each of several feeds (source → its entries, in feed order); they
         become the sources' current entries. A few statements however many feeds (a run records all
@@ -318,6 +322,11 @@ class SQLStore:
                                       .order_by(t.source, t.entry_key, t.reading, t.first_seen, t.guid)):
                     out[r.source].setdefault(r.entry_key, []).append(r.guid)
         return out
+
+    def save_entry_guids(self, source: str, guids: Mapping[str, str]) -> None:
+        """Record a reading of ``source``: entry key → the guid the feed names it by now (one source of
+        ``save_entry_guids_of``)."""
+        self.save_entry_guids_of({source: guids})
 
     def save_entry_guids_of(self, readings: Mapping[str, Mapping[str, str]]) -> None:
         """Record a reading of each of several sources (source → entry key → the guid the feed names it

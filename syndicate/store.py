@@ -71,6 +71,9 @@ class Store(Protocol):
     def save_feeds(self, states: Iterable[FeedState]) -> None:
         """Insert or replace the states of several feeds."""
 
+    def save_entries(self, source: str, items: list[Entry]) -> dict[str, str]:
+        """``save_entries_of`` of one source."""
+
     def save_entries_of(self, readings: Mapping[str, list[Entry]]) -> dict[str, dict[str, str]]:
         """Store a successful read of each of several feeds (source → its entries: its current entries
         now; the first of a repeated guid stands), in a few statements however many; returns, per
@@ -91,6 +94,9 @@ class Store(Protocol):
 
     def entry_guids_of(self, sources: Iterable[str]) -> dict[str, dict[str, list[str]]]:
         """``entry_guids`` of each of ``sources`` (source → entry key → guids), in a few statements."""
+
+    def save_entry_guids(self, source: str, guids: Mapping[str, str]) -> None:
+        """``save_entry_guids_of`` of one source."""
 
     def save_entry_guids_of(self, readings: Mapping[str, Mapping[str, str]]) -> None:
         """Record a reading of each of several sources (source → entry key → the guid the feed names it
@@ -185,6 +191,10 @@ class ReadOnlyStore:
     def save_feeds(self, states: Iterable[FeedState]) -> None:
         """Dropped."""
 
+    def save_entries(self, source: str, items: list[Entry]) -> dict[str, str]:
+        """Dropped."""
+        return {}
+
     def save_entries_of(self, readings: Mapping[str, list[Entry]]) -> dict[str, dict[str, str]]:
         """Dropped."""
         return {source: {} for source in readings}
@@ -208,6 +218,9 @@ class ReadOnlyStore:
     def entry_guids_of(self, sources: Iterable[str]) -> dict[str, dict[str, list[str]]]:
         """As stored."""
         return self.inner.entry_guids_of(sources) if self.inner is not None else {source: {} for source in sources}
+
+    def save_entry_guids(self, source: str, guids: Mapping[str, str]) -> None:
+        """Dropped."""
 
     def save_entry_guids_of(self, readings: Mapping[str, Mapping[str, str]]) -> None:
         """Dropped."""

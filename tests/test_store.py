@@ -100,7 +100,7 @@ def test_a_store_keeps_every_kind_of_record(store_factory: Any) -> None:
         store.save_feeds([FeedState(source="blog", etag='"v1"', failures=2, bad_version=True)])
         entries = [Entry(source="blog", guid=g, url=f"https://blog.example/{g}/", title=g, author=None,
                          published=None, updated=None) for g in ("b", "a", "b")]
-        assert store.save_entries_of({"blog": entries}) == {"blog": {}}
+        assert store.save_entries("blog", entries) == {}
         assert store.number_series("blog", "s", ["a"]) == {"a": 1}
         store.put(Delivery(partner="mag", source="blog", guid="a", state=INTENT, intent="create"))
         store.put_media("mag", "https://img/1.png", "7", "https://mag/7.png")
@@ -221,10 +221,10 @@ def test_a_store_keeps_the_guids_an_entry_was_known_by(store_factory: Any) -> No
     store = store_factory()
     store.lock()
     try:
-        store.save_entry_guids_of({"blog": {"a": "a", "b": "b"}})
-        store.save_entry_guids_of({"blog": {"a": "https://blog.example/a/", "b": "b"}})
-        store.save_entry_guids_of({"blog": {"a": "a"}})  # back to the first guid
-        store.save_entry_guids_of({"other": {"a": "x"}})
+        store.save_entry_guids("blog", {"a": "a", "b": "b"})
+        store.save_entry_guids("blog", {"a": "https://blog.example/a/", "b": "b"})
+        store.save_entry_guids("blog", {"a": "a"})  # back to the first guid
+        store.save_entry_guids("other", {"a": "x"})
     finally:
         store.close()
     again = store_factory()
