@@ -191,13 +191,13 @@ class ReadOnlyStore:
     def save_feeds(self, states: Iterable[FeedState]) -> None:
         """Dropped."""
 
-    def save_entries(self, source: str, items: list[Entry]) -> dict[str, str]:
-        """Dropped."""
-        return {}
-
     def save_entries_of(self, readings: Mapping[str, list[Entry]]) -> dict[str, dict[str, str]]:
         """Dropped."""
         return {source: {} for source in readings}
+
+    def save_entries(self, source: str, items: list[Entry]) -> dict[str, str]:
+        """Dropped."""
+        return {}
 
     def current_entries(self, sources: list[str] | None = None) -> list[tuple[Entry, dt.datetime]]:
         """The stored current entries."""
