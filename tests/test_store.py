@@ -282,7 +282,7 @@ def test_an_empty_batch_reads_and_writes_nothing(store_factory: Any) -> None:
         assert store.all_entries_of([]) == {}
         assert store.entry_guids_of(["blog"]) == {"blog": {}}
         assert store.all_entries_of(["blog"]) == {"blog": []}
-        assert store.current_entries() == []
+        assert list(store.current_entries()) == []
     finally:
         store.close()
 
@@ -354,7 +354,7 @@ def test_recording_sources_together_is_recording_each_alone(tmp_path: Path, read
                 alone.save_entry_guids_of({s: guids[s]})
             assert previous == one_by_one
         sources = ["a", "b", "c"]
-        assert together.current_entries(sources) == alone.current_entries(sources)
+        assert list(together.current_entries(sources)) == list(alone.current_entries(sources))
         assert together.entry_guids_of(sources) == alone.entry_guids_of(sources)
         assert ({s: sorted(map(repr, items)) for s, items in together.all_entries_of(sources).items()}
                 == {s: sorted(map(repr, items)) for s, items in alone.all_entries_of(sources).items()})
