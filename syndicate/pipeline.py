@@ -29,7 +29,7 @@ from .config import Config, PartnerConfig
 from .decide import Rules
 from .deliver import Deliverer, StoreMedia
 from .errors import ConfigError, NotFound, SyndicateError, UsageError
-from .identity import identify
+from .identity import KnownPost, identify
 from .ingest import USER_AGENT, FeedReader, Network
 from .models import Article, Decision, Entry, RewriteRules
 from .plan import PUSHES, Ledger, Planned, Planner
@@ -116,7 +116,8 @@ class Pipeline:
         """Read every selected feed (or those of ``sources``) and record the outcomes."""
         reader = FeedReader(self.config, self.source_ids if sources is None else sources, self.rewrite_rules, self.network, self.now)
         outcomes = reader.read_all(self.store.feed_states(), self.progress, while_parsing=self._load_for_push)
-        outcomes = [self._identify(outcome) for outcome in outcomes]
+        known = known_posts(self.store, [o.source for o in outcomes if o.status == "ok" and o.entries is not None])
+        outcomes = [self._identify(outcome, known) for outcome in outcomes]
         for outcome in outcomes:
             if outcome.status == "failed":
                 log.error("feed %s: %s", outcome.source, outcome.error)
@@ -128,11 +129,12 @@ class Pipeline:
         self._catalog = self._planner = None
         return outcomes
 
-    def _identify(self, outcome: FeedOutcome) -> FeedOutcome:
-        """A read's entries under their stable identities (identity.py); the changes go to the report."""
+    def _identify(self, outcome: FeedOutcome, known: Mapping[str, list[KnownPost]]) -> FeedOutcome:
+        """A read's entries under their stable identities (identity.py), given what is ``known`` of the
+        posts of every source read; the changes go to the report."""
         if outcome.status != "ok" or outcome.entries is None:
             return outcome
-        found = identify(known_posts(self.store, outcome.source), outcome.entries, self.rules.sites[outcome.source])
+        found = identify(known[outcome.source], outcome.entries, self.rules.sites[outcome.source])
         for change in found.changes:
             log.debug("identity: %s", change.line())
         self.report.identity_changes += found.changes

@@ -23,13 +23,13 @@ from .store import Store
 
 
 def record_feeds(store: Store, outcomes: list[FeedOutcome]) -> None:
-    """Every feed's outcome and entries, in one transaction (one commit, not one per feed)."""
+    """Every feed's outcome and entries, in one transaction (one commit, not one per feed) and a few
+    statements for all the feeds (not a few per feed)."""
+    read = {o.source: o.entries for o in outcomes if o.state is not None and o.status == "ok" and o.entries is not None}
     with store.transaction():
         store.save_feeds(o.state for o in outcomes if o.state is not None)
-        for outcome in outcomes:
-            if outcome.state is not None and outcome.status == "ok" and outcome.entries is not None:
-                store.save_entries(outcome.source, outcome.entries)
-                store.save_entry_guids(outcome.source, {e.guid: e.current_guid for e in outcome.entries})
+        store.save_entries_of(read)
+        store.save_entry_guids_of({source: {e.guid: e.current_guid for e in items} for source, items in read.items()})
 
 
 def save_render_keys(store: Store, stale: list[tuple[Delivery, str | None]]) -> None:

@@ -18,12 +18,12 @@ import contextlib
 import datetime as dt
 import json
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 import sqlalchemy.exc
-from sqlalchemy import Table, inspect, select, text
+from sqlalchemy import Table, bindparam, inspect, select, text
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.sql import Select
 
@@ -229,30 +229,42 @@ class SQLStore:
     # --- entries ------------------------------------------------------------------------------
 
     def save_entries(self, source: str, items: list[Entry]) -> dict[str, str]:
-        """Store the entries of a successful read of ``source``'s feed; they become its current entries.
+        """Store a successful read of ``source``'s feed (``save_entries_of`` of one source)."""
+        return self.save_entries_of({source: items})[source]
 
-        Returns the previous content hash of each entry that was known (guid → hash)."""
+    def save_entries_of(self, readings: Mapping[str, list[Entry]]) -> dict[str, dict[str, str]]:
+        """Store a successful read of each of several feeds (source → its entries, in feed order); they
+        become the sources' current entries. A few statements however many feeds (a run records all
+        its reads at once).
+
+        Returns, for each source, the previous content hash of each entry that was known (guid → hash)."""
         now = self._now()
-        previous: dict[str, str] = {}
+        previous: dict[str, dict[str, str]] = {source: {} for source in readings}
+        if not readings:
+            return previous
+        t = entries.c
         with self.transaction() as conn:
-            known = {r.guid: r for r in conn.execute(
-                select(entries.c.guid, entries.c.content_hash, entries.c.first_seen).where(entries.c.source == source))}
-            conn.execute(entries.update().where(entries.c.source == source).values(current=False))
-            seen: set[str] = set()
+            known: dict[tuple[str, str], Any] = {}
+            for chunk in _chunks(list(readings)):
+                known.update(((r.source, r.guid), r) for r in conn.execute(
+                    select(t.source, t.guid, t.content_hash, t.first_seen).where(t.source.in_(chunk))))
+                conn.execute(entries.update().where(t.source.in_(chunk)).values(current=False))
             rows = []
-            for position, entry in enumerate(items):
-                entry = _storable(entry)
-                if entry.guid in seen:  # a feed that repeats a guid: the first one stands
-                    continue
-                seen.add(entry.guid)
-                old = known.get(entry.guid)
-                if old is not None:
-                    previous[entry.guid] = old.content_hash
-                rows.append({"source": source, "guid": entry.guid, "url": entry.url,
-                             "content_hash": entry.content_hash,
-                             "data": json.dumps(entry.to_json(), ensure_ascii=False),
-                             "first_seen": old.first_seen if old is not None else now,
-                             "last_seen": now, "current": True, "position": position})
+            for source, items in readings.items():
+                seen: set[str] = set()
+                for position, entry in enumerate(items):
+                    entry = _storable(entry)
+                    if entry.guid in seen:  # a feed that repeats a guid: the first one stands
+                        continue
+                    seen.add(entry.guid)
+                    old = known.get((source, entry.guid))
+                    if old is not None:
+                        previous[source][entry.guid] = old.content_hash
+                    rows.append({"source": source, "guid": entry.guid, "url": entry.url,
+                                 "content_hash": entry.content_hash,
+                                 "data": json.dumps(entry.to_json(), ensure_ascii=False),
+                                 "first_seen": old.first_seen if old is not None else now,
+                                 "last_seen": now, "current": True, "position": position})
             if rows:
                 conn.execute(self._upsert(entries), rows)
         return previous
@@ -282,47 +294,68 @@ class SQLStore:
         with self.transaction() as conn:
             return [Entry.from_json(json.loads(r.data)) for r in conn.execute(query)]
 
+    def all_entries_of(self, sources: Iterable[str]) -> dict[str, list[Entry]]:
+        """Every entry ever seen of each of ``sources`` (source → its entries), in one query or a few."""
+        out: dict[str, list[Entry]] = {source: [] for source in sources}
+        if not out or not self._has(entries):
+            return out
+        with self.transaction() as conn:
+            for chunk in _chunks(list(out)):
+                for r in conn.execute(select(entries.c.source, entries.c.data).where(entries.c.source.in_(chunk))):
+                    out[r.source].append(Entry.from_json(json.loads(r.data)))
+        return out
+
     # --- entry identity ----------------------------------------------------------------------
 
     def entry_guids(self, source: str) -> dict[str, list[str]]:
         """Entry key → every guid the entry has been known by, oldest first (the last is its guid now)."""
-        if not self._has(entry_guids):
-            return {}
+        return self.entry_guids_of([source])[source]
+
+    def entry_guids_of(self, sources: Iterable[str]) -> dict[str, dict[str, list[str]]]:
+        """``entry_guids`` of each of ``sources`` (source → entry key → guids), in one query or a few."""
+        out: dict[str, dict[str, list[str]]] = {source: {} for source in sources}
+        if not out or not self._has(entry_guids):
+            return out
         t = entry_guids.c
         with self.transaction() as conn:
-            rows = conn.execute(select(t.entry_key, t.guid).where(t.source == source)
-                                .order_by(t.entry_key, t.reading, t.first_seen, t.guid))
-            out: dict[str, list[str]] = {}
-            for r in rows:
-                out.setdefault(r.entry_key, []).append(r.guid)
+            for chunk in _chunks(list(out)):
+                for r in conn.execute(select(t.source, t.entry_key, t.guid).where(t.source.in_(chunk))
+                                      .order_by(t.source, t.entry_key, t.reading, t.first_seen, t.guid)):
+                    out[r.source].setdefault(r.entry_key, []).append(r.guid)
         return out
 
-    def save_entry_guids(self, source: str, guids: dict[str, str]) -> None:
-        """Record a reading of ``source``: entry key → the guid the feed names it by now."""
-        from sqlalchemy import func
+    def save_entry_guids(self, source: str, guids: Mapping[str, str]) -> None:
+        """Record a reading of ``source``: entry key → the guid the feed names it by now (one source of
+        ``save_entry_guids_of``)."""
+        self.save_entry_guids_of({source: guids})
 
-        # As save_entries keeps them: keys and guids without U+0000.
-        guids = {portable.without_nul(key): portable.without_nul(guid) for key, guid in guids.items()}
-        if not guids:
+    def save_entry_guids_of(self, readings: Mapping[str, Mapping[str, str]]) -> None:
+        """Record a reading of each of several sources (source → entry key → the guid the feed names it
+        by now), in a few statements however many sources."""
+        # As save_entries_of keeps them: keys and guids without U+0000.
+        readings = {source: {portable.without_nul(key): portable.without_nul(guid) for key, guid in guids.items()}
+                    for source, guids in readings.items() if guids}
+        if not readings:
             return
         t = entry_guids.c
         now = self._now()
         with self.transaction() as conn:
-            reading = int(conn.execute(select(func.coalesce(func.max(t.reading), 0))
-                                       .where(t.source == source)).scalar_one()) + 1
-            latest: dict[str, tuple[int, str]] = {}  # entry key → (reading, guid) of the guid it had last
-            known: set[tuple[str, str]] = set()
-            for r in conn.execute(select(t.entry_key, t.guid, t.reading).where(t.source == source)):
-                known.add((r.entry_key, r.guid))
-                latest[r.entry_key] = max(latest.get(r.entry_key, (-1, "")), (r.reading, r.guid))
-            fresh = [{"source": source, "entry_key": key, "guid": guid, "first_seen": now, "reading": reading}
-                     for key, guid in guids.items() if (key, guid) not in known]
+            stored: dict[str, list[Any]] = {source: [] for source in readings}
+            for chunk in _chunks(list(readings)):
+                for r in conn.execute(select(t.source, t.entry_key, t.guid, t.reading).where(t.source.in_(chunk))):
+                    stored[r.source].append(r)
+            fresh: list[dict[str, Any]] = []
+            returned: list[dict[str, Any]] = []
+            for source, guids in readings.items():
+                new, back = _guid_changes(source, guids, stored[source], now)
+                fresh += new
+                returned += back
             if fresh:
                 conn.execute(entry_guids.insert(), fresh)
-            for key, guid in guids.items():  # a guid the feed went back to sorts last again
-                if (key, guid) in known and latest[key][1] != guid:
-                    conn.execute(entry_guids.update().where(t.source == source, t.entry_key == key, t.guid == guid)
-                                 .values(reading=reading))
+            if returned:  # a guid the feed went back to sorts last again
+                conn.execute(entry_guids.update().where(
+                    t.source == bindparam("b_source"), t.entry_key == bindparam("b_key"), t.guid == bindparam("b_guid"),
+                ).values(reading=bindparam("b_reading")), returned)
 
     # --- series -------------------------------------------------------------------------------
 
@@ -480,6 +513,32 @@ class SQLStore:
         """Forget an uploaded image (it is gone from the partner)."""
         with self.transaction() as conn:
             conn.execute(media.delete().where(media.c.partner == partner, media.c.source_url == source_url))
+
+
+#: The most sources one ``IN (…)`` names: each is a bound parameter, and SQLite before 3.32 takes 999 at most.
+_IN_CHUNK = 500
+
+
+def _chunks(items: list[str]) -> Iterator[list[str]]:
+    """``items`` in slices of at most ``_IN_CHUNK``."""
+    for start in range(0, len(items), _IN_CHUNK):
+        yield items[start:start + _IN_CHUNK]
+
+
+def _guid_changes(source: str, guids: Mapping[str, str], stored: list[Any],
+                  now: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """One reading of a source against its stored guid rows: the rows to insert (a guid not known for its
+    entry), and the rows whose reading to renumber (a known guid the entry had before its latest)."""
+    reading = max((r.reading for r in stored), default=0) + 1
+    known = {(r.entry_key, r.guid) for r in stored}
+    latest: dict[str, tuple[int, str]] = {}  # entry key → (reading, guid) of the guid it had last
+    for r in stored:
+        latest[r.entry_key] = max(latest.get(r.entry_key, (-1, "")), (r.reading, r.guid))
+    fresh = [{"source": source, "entry_key": key, "guid": guid, "first_seen": now, "reading": reading}
+             for key, guid in guids.items() if (key, guid) not in known]
+    back = [{"b_source": source, "b_key": key, "b_guid": guid, "b_reading": reading}
+            for key, guid in guids.items() if (key, guid) in known and latest[key][1] != guid]
+    return fresh, back
 
 
 def _storable(entry: Entry) -> Entry:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Protocol
 
 from .models import Entry
@@ -72,8 +72,12 @@ class Store(Protocol):
         """Insert or replace the states of several feeds."""
 
     def save_entries(self, source: str, items: list[Entry]) -> dict[str, str]:
-        """Store a successful read of ``source``'s feed (its current entries; the first of a repeated
-        guid stands); returns guid → previous content hash of the entries already known."""
+        """``save_entries_of`` of one source."""
+
+    def save_entries_of(self, readings: Mapping[str, list[Entry]]) -> dict[str, dict[str, str]]:
+        """Store a successful read of each of several feeds (source → its entries: its current entries
+        now; the first of a repeated guid stands), in a few statements however many; returns, per
+        source, guid → previous content hash of the entries already known."""
 
     def current_entries(self, sources: list[str] | None = None) -> Iterator[tuple[Entry, dt.datetime]]:
         """The entries last read from each feed, with when each was first seen: source by source, in
@@ -83,12 +87,22 @@ class Store(Protocol):
     def all_entries(self, source: str | None = None, *, current: bool | None = None) -> list[Entry]:
         """Every entry ever seen (``current``: only those in, or only those no longer in, their feed)."""
 
+    def all_entries_of(self, sources: Iterable[str]) -> dict[str, list[Entry]]:
+        """Every entry ever seen of each of ``sources`` (source → entries), in a few statements however many."""
+
     # entry identity (identity.py): the guids each entry has been known by
     def entry_guids(self, source: str) -> dict[str, list[str]]:
         """Entry key → every guid the entry has been known by, oldest first (the last is its guid now)."""
 
-    def save_entry_guids(self, source: str, guids: dict[str, str]) -> None:
-        """Record a reading of ``source``: entry key → the guid the feed names it by now."""
+    def entry_guids_of(self, sources: Iterable[str]) -> dict[str, dict[str, list[str]]]:
+        """``entry_guids`` of each of ``sources`` (source → entry key → guids), in a few statements."""
+
+    def save_entry_guids(self, source: str, guids: Mapping[str, str]) -> None:
+        """``save_entry_guids_of`` of one source."""
+
+    def save_entry_guids_of(self, readings: Mapping[str, Mapping[str, str]]) -> None:
+        """Record a reading of each of several sources (source → entry key → the guid the feed names it
+        by now), in a few statements however many."""
 
     # series
     def series_numbers(self, source: str, series: str) -> dict[str, int]:
@@ -179,6 +193,10 @@ class ReadOnlyStore:
     def save_feeds(self, states: Iterable[FeedState]) -> None:
         """Dropped."""
 
+    def save_entries_of(self, readings: Mapping[str, list[Entry]]) -> dict[str, dict[str, str]]:
+        """Dropped."""
+        return {source: {} for source in readings}
+
     def save_entries(self, source: str, items: list[Entry]) -> dict[str, str]:
         """Dropped."""
         return {}
@@ -191,11 +209,22 @@ class ReadOnlyStore:
         """The stored entries."""
         return self.inner.all_entries(source, current=current) if self.inner is not None else []
 
+    def all_entries_of(self, sources: Iterable[str]) -> dict[str, list[Entry]]:
+        """The stored entries."""
+        return self.inner.all_entries_of(sources) if self.inner is not None else {source: [] for source in sources}
+
     def entry_guids(self, source: str) -> dict[str, list[str]]:
         """As stored."""
         return self.inner.entry_guids(source) if self.inner is not None else {}
 
-    def save_entry_guids(self, source: str, guids: dict[str, str]) -> None:
+    def entry_guids_of(self, sources: Iterable[str]) -> dict[str, dict[str, list[str]]]:
+        """As stored."""
+        return self.inner.entry_guids_of(sources) if self.inner is not None else {source: {} for source in sources}
+
+    def save_entry_guids(self, source: str, guids: Mapping[str, str]) -> None:
+        """Dropped."""
+
+    def save_entry_guids_of(self, readings: Mapping[str, Mapping[str, str]]) -> None:
         """Dropped."""
 
     def series_numbers(self, source: str, series: str) -> dict[str, int]:

@@ -201,6 +201,12 @@ def test_a_download_never_waits_for_a_parser(tmp_path: Path, monkeypatch: pytest
         def prewarm(self, count: int) -> None:
             pass
 
+        def release(self) -> None:
+            pass
+
+        def close(self) -> None:
+            pass
+
         def parse(self, data: bytes, ctx: object) -> ParsedFeed:
             if self.first:
                 self.first = False
@@ -221,3 +227,52 @@ def test_a_download_never_waits_for_a_parser(tmp_path: Path, monkeypatch: pytest
     outcomes = reader.read_all({}, NoProgress())
     assert [o.status for o in outcomes] == ["ok", "ok", "ok"]
     assert events == ["parse started", "next read began"]
+
+
+def test_the_reads_end_without_waiting_for_the_parsers_to_exit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The parser processes are told to exit when the feeds are read, and reaped while the run goes on:
+    ``read_all`` returns while they are still being reaped (here: held until it has returned), and
+    they are reaped all the same."""
+    from syndicate import ingest
+    from syndicate.config import load_config
+    from syndicate.feeds import ParserPool
+    from syndicate.models import RewriteRules
+    from syndicate.report import NoProgress
+
+    (tmp_path / "a.xml").write_bytes(GOOD)
+    (tmp_path / "syndicate.toml").write_text(
+        '[sources.a]\nname = "a"\nsite_url = "https://good.example/"\nfeed = "a.xml"\nlicense = "CC-BY-4.0"\n\n'
+        '[partners.f]\nkind = "files"\nname = "F"\npath = "out"\nbase_url = "https://f.example"\n')
+    config = load_config(str(tmp_path / "syndicate.toml"))
+    events: list[str] = []
+    may_reap = threading.Event()
+    pools: list[ParserPool] = []
+
+    class HeldParsers(ParserPool):
+        """The real pool, whose reaping waits until the test lets it go on."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            pools.append(self)
+
+        def release(self) -> None:
+            events.append("told to exit")
+            super().release()
+
+        def close(self) -> None:
+            may_reap.wait(10)
+            super().close()
+            events.append("reaped")
+
+    monkeypatch.setattr(ingest, "ParserPool", HeldParsers)
+    reader = ingest.FeedReader(config, ["a"], RewriteRules(), ingest.Network(config), dt.datetime.now(dt.timezone.utc))
+    outcomes = reader.read_all({}, NoProgress())
+    events.append("read_all returned")
+    may_reap.set()
+    for thread in threading.enumerate():
+        if thread.name == "syndicate-parser-reaper":
+            thread.join(30)
+    assert [o.status for o in outcomes] == ["ok"]
+    assert list(dict.fromkeys(events)) == ["told to exit", "read_all returned", "reaped"]  # close() tells them again
+    (pool,) = pools
+    assert pool.size >= 1 and not pool._idle and not pool._leaving  # every worker it made was reaped

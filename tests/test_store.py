@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from syndicate.records import INTENT, OK, Delivery
 from syndicate.sqlite_store import SQLiteStore as Store
@@ -255,3 +257,107 @@ def test_a_sqlite_deployment_never_loads_the_postgresql_driver(tmp_path: Path) -
                           or m in ("syndicate.postgres", "syndicate.pg_store"))
         assert postgres == [], (args, postgres)
     assert (folder / ".syndicate" / "state.db").exists()  # the sync did use its SQLite store
+
+
+# ------------------------------------------------------------------------------------------------
+# a run records (and identifies) the reads of all its feeds at once: the batch methods
+
+
+def _entry(source: str, guid: str, text: str = "", feed_guid: str | None = None) -> Any:
+    from syndicate.models import Entry
+
+    return Entry(source=source, guid=guid, url=f"https://{source}.example/{guid}/", title=guid or "untitled",
+                 author=None, published=None, updated=None, content=text, content_hash=f"{guid}:{text}",
+                 feed_guid=feed_guid)
+
+
+def test_an_empty_batch_reads_and_writes_nothing(store_factory: Any) -> None:
+    store = store_factory()
+    store.lock()
+    try:
+        assert store.save_entries_of({}) == {}
+        store.save_entry_guids_of({})
+        store.save_entry_guids_of({"blog": {}})  # a source with no entries: no reading recorded
+        assert store.entry_guids_of([]) == {}
+        assert store.all_entries_of([]) == {}
+        assert store.entry_guids_of(["blog"]) == {"blog": {}}
+        assert store.all_entries_of(["blog"]) == {"blog": []}
+        assert list(store.current_entries()) == []
+    finally:
+        store.close()
+
+
+def test_one_batch_records_many_sources_each_as_its_own(store_factory: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """More sources than one ``IN (…)`` names (the slice made small here): every one is read and
+    written, each under its own name, and a source read with no entries has none current."""
+    from syndicate import sql_store
+
+    monkeypatch.setattr(sql_store, "_IN_CHUNK", 3)
+    sources = [f"s{i}" for i in range(10)]
+    store = store_factory()
+    store.lock()
+    try:
+        first = {s: [_entry(s, "a", "one"), _entry(s, f"only-{s}")] for s in sources}
+        assert store.save_entries_of(first) == {s: {} for s in sources}
+        store.save_entry_guids_of({s: {e.guid: e.current_guid for e in items} for s, items in first.items()})
+        second = {s: [_entry(s, "a", "two", feed_guid=f"https://{s}.example/a/")] for s in sources[:7]} | {"s9": []}
+        assert store.save_entries_of(second) == {s: {"a": "a:one"} for s in sources[:7]} | {"s9": {}}
+        store.save_entry_guids_of({s: {e.guid: e.current_guid for e in items} for s, items in second.items()})
+    finally:
+        store.close()
+    again = store_factory()
+    try:
+        current: dict[str, list[str]] = {}
+        for entry, _ in again.current_entries(sources):
+            current.setdefault(entry.source, []).append(entry.content_hash)
+        assert current == {s: ["a:two"] for s in sources[:7]} | {s: ["a:one", f"only-{s}:"] for s in ("s7", "s8")}
+        guids = again.entry_guids_of(sources)
+        assert guids == {s: {"a": ["a", f"https://{s}.example/a/"], f"only-{s}": [f"only-{s}"]} for s in sources[:7]} | {
+            s: {"a": ["a"], f"only-{s}": [f"only-{s}"]} for s in sources[7:]}
+        known = again.all_entries_of(sources)
+        assert {s: sorted(e.guid for e in items) for s, items in known.items()} == {s: ["a", f"only-{s}"] for s in sources}
+        assert all(e.source == s for s, items in known.items() for e in items)
+        assert again.entry_guids("s3") == guids["s3"]
+    finally:
+        again.close()
+
+
+# Readings of a few sources, each a few entries (a guid, the guid the feed names it by, a body): small
+# alphabets, so that entries come back, change, repeat a guid and take another guid now and then.
+_SOURCES = st.sampled_from(["a", "b", "c"])
+_READ_ENTRY = st.tuples(st.sampled_from(["p", "q", "r"]), st.sampled_from([None, "p", "q", "x"]), st.sampled_from(["", "v1", "v2"]))
+_READINGS = st.lists(st.dictionaries(_SOURCES, st.lists(_READ_ENTRY, max_size=4), max_size=3), min_size=1, max_size=5)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(readings=_READINGS)
+def test_recording_sources_together_is_recording_each_alone(tmp_path: Path, readings: list[dict[str, list[Any]]]) -> None:
+    """What a store keeps of a run's reads is the same whether the feeds are recorded in one batch or
+    one by one: no source's entries, first-seen times, previous hashes or guid history leak into another's."""
+    import datetime as dt
+    import uuid
+
+    clock = [dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)]
+    folder = tmp_path / uuid.uuid4().hex
+    together = Store(f"sqlite:///{folder / 'together.db'}", clock=lambda: clock[0])
+    alone = Store(f"sqlite:///{folder / 'alone.db'}", clock=lambda: clock[0])
+    try:
+        for reading in readings:
+            clock[0] += dt.timedelta(hours=1)
+            batch = {s: [_entry(s, guid, text, feed_guid=now) for guid, now, text in items] for s, items in reading.items()}
+            guids = {s: {e.guid: e.current_guid for e in items} for s, items in batch.items()}
+            previous = together.save_entries_of(batch)
+            together.save_entry_guids_of(guids)
+            one_by_one: dict[str, dict[str, str]] = {}
+            for s in batch:
+                one_by_one |= alone.save_entries_of({s: batch[s]})
+                alone.save_entry_guids_of({s: guids[s]})
+            assert previous == one_by_one
+        sources = ["a", "b", "c"]
+        assert list(together.current_entries(sources)) == list(alone.current_entries(sources))
+        assert together.entry_guids_of(sources) == alone.entry_guids_of(sources)
+        assert ({s: sorted(map(repr, items)) for s, items in together.all_entries_of(sources).items()}
+                == {s: sorted(map(repr, items)) for s, items in alone.all_entries_of(sources).items()})
+    finally:
+        together.close()
+        alone.close()
