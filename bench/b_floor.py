@@ -3,7 +3,8 @@
 Imports click, pydantic, SQLAlchemy and urllib3 (the CLI, config, store and fetch libraries the project
 chose), validates each ``[sources.*]`` table with a small pydantic model, reads the stored validators of
 every feed with SQLAlchemy, sends the same conditional GETs at the same concurrency (8, syndicate's
-default), and writes each feed's check time back in one transaction. Nothing else: no permission rules,
+default), hashes each body that comes back (all a no-change check can do with a server that sends no
+validators, as B′'s), and writes each feed's check time back in one transaction. Nothing else: no permission rules,
 no identity, no ledger, no summary. A no-change sync cannot be faster than this on the same libraries.
 
 Usage: python bench/b_floor.py CONFIG.toml STATE.db   (use a copy of the state: it writes to it)
@@ -16,6 +17,7 @@ import time
 
 T0 = time.perf_counter()
 
+import hashlib  # noqa: E402
 import json  # noqa: E402
 import sys  # noqa: E402
 import tomllib  # noqa: E402
@@ -52,7 +54,9 @@ def main() -> int:
             headers["If-None-Match"] = row.etag
         if row is not None and row.last_modified:
             headers["If-Modified-Since"] = row.last_modified
-        return sid, pool.request("GET", sources[sid].feed, headers=headers, timeout=30).status
+        response = pool.request("GET", sources[sid].feed, headers=headers, timeout=30)
+        hashlib.sha256(response.data).hexdigest()
+        return sid, response.status
 
     with ThreadPoolExecutor(8) as threads:
         statuses = list(threads.map(check, sources))

@@ -644,6 +644,7 @@ class Bench:
         B: list[Run] = []
         B_stats: list[dict[str, int]] = []
         B_floor: list[float | None] = []
+        BP_floor: list[float | None] = []
         BP: list[tuple[Run, Run, dict[str, int]]] = []
         A_store: list[int] = []
         FP: list[dict[str, Any]] = []
@@ -680,6 +681,10 @@ class Bench:
                     self.server.reset()
                     again = self.syn.sync("B-plain", cfg_plain, fresh=False, timeout=self.args.timeout)
                     BP.append((cold, again, self.server.stats()))
+                    shutil.copyfile(cfg_plain.parent / "state" / "state.db", floor_db)
+                    f = run([VENV_PY, BENCH / "b_floor.py", cfg_plain, floor_db], env=clean_env(),
+                            timeout=self.args.timeout)
+                    BP_floor.append(f.wall if f.rc == 0 else None)
                     log(f"B′ rep {rep + 1}: cold {fmt_s(cold.wall)}, again {fmt_s(again.wall)} rc={again.rc} "
                         f"{sync_counts(again.stdout)} server: {BP[-1][2].get('200', 0)}×200")
                 elif arm == "feedparser":
@@ -722,7 +727,7 @@ class Bench:
                              "feedparser": FP, "sources": len(sources), "feed_files": len(manifest)}
         self.results["B"] = {"runs": [r.summary() | {"counts": sync_counts(r.stdout), "server": st}
                                       for r, st in zip(B, B_stats)],
-                             "floor": B_floor,
+                             "floor": B_floor, "plain_floor": BP_floor,
                              "plain_cold_runs": [c.summary() | {"counts": sync_counts(c.stdout)} for c, _, _ in BP],
                              "plain_runs": [r.summary() | {"counts": sync_counts(r.stdout), "server": st}
                                             for _, r, st in BP]}
@@ -1248,7 +1253,10 @@ def evaluate(res: dict[str, Any]) -> list[dict[str, str]]:
             (sb / sa <= 0.06) if sb and sa else False, shim_note("B"))
         sp = median(_walls(b["plain_runs"])) if b and b.get("plain_runs") else None
         if sp and sa:
-            add("B′", f"{100 * sp / sa:.1f} % of A ({fmt_s(sp)} / {fmt_s(sa)})", sp / sa <= 0.10)
+            floor_p = median([x for x in b.get("plain_floor") or [] if x])
+            add("B′", f"{100 * sp / sa:.1f} % of A ({fmt_s(sp)} / {fmt_s(sa)})"
+                + (f"; floor (b_floor.py on these URLs) {fmt_s(floor_p)} = {100 * floor_p / sa:.1f} % of A"
+                   if floor_p else ""), sp / sa <= 0.10)
     else:
         add("A", skips.get("A", "not run"), None)
         add("B", skips.get("B", "not run"), None)
@@ -1468,6 +1476,9 @@ def render_results(res: dict[str, Any], table: list[dict[str, str]]) -> str:
             L += ["", "The no-change sync (judged against A):", ""]
             L += _runs_table(b["plain_runs"], lambda r: f"server {r['server'].get('200', 0)}×200, "
                                                         f"{r['server'].get('bytes', 0) / 1e6:.1f} MB")
+            if any(b.get("plain_floor") or []):
+                L += ["", "Its floor, `bench/b_floor.py` on the same URLs after each run (every body downloaded and "
+                      f"hashed): {[round(x, 3) if x else x for x in b['plain_floor']]} s."]
     c = res.get("C")
     if c:
         L += ["", "## C. 120 slow feeds (200 ms each), default concurrency 8", "",
