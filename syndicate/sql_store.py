@@ -249,7 +249,7 @@ class SQLStore:
                 known.update(((r.source, r.guid), r) for r in conn.execute(
                     select(t.source, t.guid, t.content_hash, t.first_seen).where(t.source.in_(chunk))))
                 conn.execute(entries.update().where(t.source.in_(chunk)).values(current=False))
-            rows = []
+            rows: list[dict[str, Any]] = []
             for source, items in readings.items():
                 seen: set[str] = set()
                 for position, entry in enumerate(items):
@@ -265,6 +265,9 @@ class SQLStore:
                                  "data": json.dumps(entry.to_json(), ensure_ascii=False),
                                  "first_seen": old.first_seen if old is not None else now,
                                  "last_seen": now, "current": True, "position": position})
+                    if len(rows) >= _ROWS_AT_ONCE:  # every entry's JSON at once would be a copy of the run's reads
+                        conn.execute(self._upsert(entries), rows)
+                        rows = []
             if rows:
                 conn.execute(self._upsert(entries), rows)
         return previous
@@ -514,6 +517,9 @@ class SQLStore:
         with self.transaction() as conn:
             conn.execute(media.delete().where(media.c.partner == partner, media.c.source_url == source_url))
 
+
+#: The most entry rows one upsert sends: a bound on the JSON held at once, not on the statements' count.
+_ROWS_AT_ONCE = 200
 
 #: The most sources one ``IN (…)`` names: each is a bound parameter, and SQLite before 3.32 takes 999 at most.
 _IN_CHUNK = 500

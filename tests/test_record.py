@@ -82,3 +82,25 @@ def test_known_posts_are_each_sources_own(store: SQLiteStore) -> None:
         assert (post.key, post.guids, post.url) == ("post", ("post", f"https://{sid}.example/post/"),
                                                     f"https://{sid}.example/post/")
     assert known_posts(store, []) == {}
+
+
+def test_recording_a_large_run_holds_a_slice_of_its_json_at_once(store: SQLiteStore) -> None:
+    """Recording 50 feeds of 20 entries of 10 KB (10 MB of JSON) never holds all of that JSON at once: the
+    rows go to the database in slices, inside the one transaction."""
+    import tracemalloc
+
+    def item(sid: str, i: int) -> Entry:
+        return Entry(source=sid, guid=f"g{i}", url=f"https://{sid}.example/{i}/", title=f"Post {i}", author=None,
+                     published=None, updated=None, content="<p>" + "x" * 10_000 + "</p>").with_hash()
+
+    read = [FeedOutcome(f"s{n}", "ok", entries=[item(f"s{n}", i) for i in range(20)], state=FeedState(source=f"s{n}"))
+            for n in range(50)]
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        record_feeds(store, read)
+        peak = tracemalloc.get_traced_memory()[1] - before
+    finally:
+        tracemalloc.stop()
+    assert peak < 5_000_000  # the JSON of every row at once would be more than 10 MB
+    assert sum(len(v) for v in store.all_entries_of([o.source for o in read]).values()) == 1000
