@@ -126,9 +126,11 @@ def known_posts(store: Store, sources: list[str]) -> dict[str, list[KnownPost]]:
     """What the store knows of every post of each of ``sources``, for the identity stage (two queries
     for all of them: a run identifies the entries of every feed it read)."""
     guids = store.entry_guids_of(sources)
-    return {source: [KnownPost(e.guid, tuple(guids[source].get(e.guid) or [e.current_guid]), e.url, e.title, e.published)
-                     for e in items]
-            for source, items in store.all_entries_of(sources).items()}
+
+    def known(e: Entry) -> KnownPost:  # only this of each stored entry is kept, not its content
+        return KnownPost(e.guid, tuple(guids[e.source].get(e.guid) or [e.current_guid]), e.url, e.title, e.published)
+
+    return store.all_entries_of(sources, known)
 
 
 def _current(store: Store, source_ids: list[str], outcomes: list[FeedOutcome],

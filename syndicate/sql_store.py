@@ -20,7 +20,7 @@ import json
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, fields, replace
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy.exc
 from sqlalchemy import Table, bindparam, inspect, select, text
@@ -44,6 +44,8 @@ from .schema import (
     metadata,
     series_parts,
 )
+
+T = TypeVar("T")
 
 _FEED_FIELDS = tuple(f.name for f in fields(FeedState))
 _DELIVERY_FIELDS = tuple(f.name for f in fields(Delivery))
@@ -228,10 +230,6 @@ class SQLStore:
 
     # --- entries ------------------------------------------------------------------------------
 
-    def save_entries(self, source: str, items: list[Entry]) -> dict[str, str]:
-        """Store a successful read of ``source``'s feed (``save_entries_of`` of one source)."""
-        return self.save_entries_of({source: items})[source]
-
     def save_entries_of(self, readings: Mapping[str, list[Entry]]) -> dict[str, dict[str, str]]:
         """Store a successful read of each of several feeds (source → its entries, in feed order); they
         become the sources' current entries. A few statements however many feeds (a run records all
@@ -297,15 +295,17 @@ class SQLStore:
         with self.transaction() as conn:
             return [Entry.from_json(json.loads(r.data)) for r in conn.execute(query)]
 
-    def all_entries_of(self, sources: Iterable[str]) -> dict[str, list[Entry]]:
-        """Every entry ever seen of each of ``sources`` (source → its entries), in one query or a few."""
-        out: dict[str, list[Entry]] = {source: [] for source in sources}
+    def all_entries_of(self, sources: Iterable[str], keep: Callable[[Entry], T]) -> dict[str, list[T]]:
+        """``keep`` of every entry ever seen of each of ``sources`` (source → what it kept), in one query
+        or a few. Each entry is handed to ``keep`` as it is decoded: a caller that keeps a little of
+        each never holds every source's whole history at once."""
+        out: dict[str, list[T]] = {source: [] for source in sources}
         if not out or not self._has(entries):
             return out
         with self.transaction() as conn:
             for chunk in _chunks(list(out)):
                 for r in conn.execute(select(entries.c.source, entries.c.data).where(entries.c.source.in_(chunk))):
-                    out[r.source].append(Entry.from_json(json.loads(r.data)))
+                    out[r.source].append(keep(Entry.from_json(json.loads(r.data))))
         return out
 
     # --- entry identity ----------------------------------------------------------------------
@@ -326,11 +326,6 @@ class SQLStore:
                                       .order_by(t.source, t.entry_key, t.reading, t.first_seen, t.guid)):
                     out[r.source].setdefault(r.entry_key, []).append(r.guid)
         return out
-
-    def save_entry_guids(self, source: str, guids: Mapping[str, str]) -> None:
-        """Record a reading of ``source``: entry key → the guid the feed names it by now (one source of
-        ``save_entry_guids_of``)."""
-        self.save_entry_guids_of({source: guids})
 
     def save_entry_guids_of(self, readings: Mapping[str, Mapping[str, str]]) -> None:
         """Record a reading of each of several sources (source → entry key → the guid the feed names it

@@ -14,11 +14,13 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from .models import Entry
 from .records import FAILED, HELD, INTENT, OK, PENDING, WITHDRAWN, Delivery, FeedState  # noqa: F401 (re-exported)
 from .sql_store import Taken
+
+T = TypeVar("T")
 
 
 class Store(Protocol):
@@ -71,9 +73,6 @@ class Store(Protocol):
     def save_feeds(self, states: Iterable[FeedState]) -> None:
         """Insert or replace the states of several feeds."""
 
-    def save_entries(self, source: str, items: list[Entry]) -> dict[str, str]:
-        """``save_entries_of`` of one source."""
-
     def save_entries_of(self, readings: Mapping[str, list[Entry]]) -> dict[str, dict[str, str]]:
         """Store a successful read of each of several feeds (source → its entries: its current entries
         now; the first of a repeated guid stands), in a few statements however many; returns, per
@@ -87,8 +86,9 @@ class Store(Protocol):
     def all_entries(self, source: str | None = None, *, current: bool | None = None) -> list[Entry]:
         """Every entry ever seen (``current``: only those in, or only those no longer in, their feed)."""
 
-    def all_entries_of(self, sources: Iterable[str]) -> dict[str, list[Entry]]:
-        """Every entry ever seen of each of ``sources`` (source → entries), in a few statements however many."""
+    def all_entries_of(self, sources: Iterable[str], keep: Callable[[Entry], T]) -> dict[str, list[T]]:
+        """``keep`` of every entry ever seen of each of ``sources`` (source → what it kept), each entry
+        handed to ``keep`` as it is read, in a few statements however many sources."""
 
     # entry identity (identity.py): the guids each entry has been known by
     def entry_guids(self, source: str) -> dict[str, list[str]]:
@@ -96,9 +96,6 @@ class Store(Protocol):
 
     def entry_guids_of(self, sources: Iterable[str]) -> dict[str, dict[str, list[str]]]:
         """``entry_guids`` of each of ``sources`` (source → entry key → guids), in a few statements."""
-
-    def save_entry_guids(self, source: str, guids: Mapping[str, str]) -> None:
-        """``save_entry_guids_of`` of one source."""
 
     def save_entry_guids_of(self, readings: Mapping[str, Mapping[str, str]]) -> None:
         """Record a reading of each of several sources (source → entry key → the guid the feed names it
@@ -197,10 +194,6 @@ class ReadOnlyStore:
         """Dropped."""
         return {source: {} for source in readings}
 
-    def save_entries(self, source: str, items: list[Entry]) -> dict[str, str]:
-        """Dropped."""
-        return {}
-
     def current_entries(self, sources: list[str] | None = None) -> Iterator[tuple[Entry, dt.datetime]]:
         """The stored current entries."""
         return self.inner.current_entries(sources) if self.inner is not None else iter(())
@@ -209,9 +202,9 @@ class ReadOnlyStore:
         """The stored entries."""
         return self.inner.all_entries(source, current=current) if self.inner is not None else []
 
-    def all_entries_of(self, sources: Iterable[str]) -> dict[str, list[Entry]]:
+    def all_entries_of(self, sources: Iterable[str], keep: Callable[[Entry], T]) -> dict[str, list[T]]:
         """The stored entries."""
-        return self.inner.all_entries_of(sources) if self.inner is not None else {source: [] for source in sources}
+        return self.inner.all_entries_of(sources, keep) if self.inner is not None else {s: [] for s in sources}
 
     def entry_guids(self, source: str) -> dict[str, list[str]]:
         """As stored."""
@@ -220,9 +213,6 @@ class ReadOnlyStore:
     def entry_guids_of(self, sources: Iterable[str]) -> dict[str, dict[str, list[str]]]:
         """As stored."""
         return self.inner.entry_guids_of(sources) if self.inner is not None else {source: {} for source in sources}
-
-    def save_entry_guids(self, source: str, guids: Mapping[str, str]) -> None:
-        """Dropped."""
 
     def save_entry_guids_of(self, readings: Mapping[str, Mapping[str, str]]) -> None:
         """Dropped."""

@@ -71,13 +71,13 @@ def test_current_entries_are_the_stored_ones_or_this_runs_read(plan: dict[str, t
             outcomes, read = [], {}
             for sid, (earlier, this_run, recorded) in plan.items():
                 if earlier:
-                    store.save_entries(sid, [entry(sid, g, v) for g, v in earlier])
+                    store.save_entries_of({sid: [entry(sid, g, v) for g, v in earlier]})
                 if this_run is None:
                     continue
                 parsed = ([entry(sid, g, v) for g, v in earlier] if this_run == "same"
                           else [entry(sid, g, v) for g, v in this_run])
                 if recorded:  # a run records its reads before it builds the catalog; a dry run does not
-                    store.save_entries(sid, parsed)
+                    store.save_entries_of({sid: parsed})
                 outcomes.append(FeedOutcome(sid, "ok", entries=parsed))
                 read[sid] = parsed
             stored: dict[str, list[tuple[Entry, dt.datetime | None]]] = {}
@@ -98,7 +98,7 @@ def test_current_entries_are_the_stored_ones_or_this_runs_read(plan: dict[str, t
 def test_current_entries_are_read_one_at_a_time(tmp_path: Path) -> None:
     store = SQLiteStore(f"sqlite:///{tmp_path / 'state.db'}")
     try:
-        store.save_entries("a", [entry("a", f"g{i}") for i in range(3)])
+        store.save_entries_of({"a": [entry("a", f"g{i}") for i in range(3)]})
         rows = store.current_entries(["a"])
         assert isinstance(rows, Iterator)
         assert next(rows)[0].guid == "g0"
@@ -116,7 +116,7 @@ def test_a_recorded_read_is_held_once(tmp_path: Path) -> None:
         outcomes = []
         for sid in sources:
             parsed = [entry(sid, f"g{i}", size=20_000) for i in range(10)]  # 8 × 10 × 20 KB = 1.6 MB
-            store.save_entries(sid, parsed)
+            store.save_entries_of({sid: parsed})
             outcomes.append(FeedOutcome(sid, "ok", entries=parsed))
         tracemalloc.start()
         try:

@@ -16,8 +16,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from syndicate.models import Entry
 from syndicate.records import INTENT, OK, Delivery
 from syndicate.sqlite_store import SQLiteStore as Store
+
+
+def same(entry: Entry) -> Entry:
+    """What ``Store.all_entries_of`` keeps of each entry, here: all of it."""
+    return entry
+
 
 
 def on_disk(path: Path) -> dict[str, str]:
@@ -100,7 +107,7 @@ def test_a_store_keeps_every_kind_of_record(store_factory: Any) -> None:
         store.save_feeds([FeedState(source="blog", etag='"v1"', failures=2, bad_version=True)])
         entries = [Entry(source="blog", guid=g, url=f"https://blog.example/{g}/", title=g, author=None,
                          published=None, updated=None) for g in ("b", "a", "b")]
-        assert store.save_entries("blog", entries) == {}
+        assert store.save_entries_of({"blog": entries}) == {"blog": {}}
         assert store.number_series("blog", "s", ["a"]) == {"a": 1}
         store.put(Delivery(partner="mag", source="blog", guid="a", state=INTENT, intent="create"))
         store.put_media("mag", "https://img/1.png", "7", "https://mag/7.png")
@@ -221,10 +228,10 @@ def test_a_store_keeps_the_guids_an_entry_was_known_by(store_factory: Any) -> No
     store = store_factory()
     store.lock()
     try:
-        store.save_entry_guids("blog", {"a": "a", "b": "b"})
-        store.save_entry_guids("blog", {"a": "https://blog.example/a/", "b": "b"})
-        store.save_entry_guids("blog", {"a": "a"})  # back to the first guid
-        store.save_entry_guids("other", {"a": "x"})
+        store.save_entry_guids_of({"blog": {"a": "a", "b": "b"}})
+        store.save_entry_guids_of({"blog": {"a": "https://blog.example/a/", "b": "b"}})
+        store.save_entry_guids_of({"blog": {"a": "a"}})  # back to the first guid
+        store.save_entry_guids_of({"other": {"a": "x"}})
     finally:
         store.close()
     again = store_factory()
@@ -279,9 +286,9 @@ def test_an_empty_batch_reads_and_writes_nothing(store_factory: Any) -> None:
         store.save_entry_guids_of({})
         store.save_entry_guids_of({"blog": {}})  # a source with no entries: no reading recorded
         assert store.entry_guids_of([]) == {}
-        assert store.all_entries_of([]) == {}
+        assert store.all_entries_of([], same) == {}
         assert store.entry_guids_of(["blog"]) == {"blog": {}}
-        assert store.all_entries_of(["blog"]) == {"blog": []}
+        assert store.all_entries_of(["blog"], same) == {"blog": []}
         assert list(store.current_entries()) == []
     finally:
         store.close()
@@ -314,7 +321,7 @@ def test_one_batch_records_many_sources_each_as_its_own(store_factory: Any, monk
         guids = again.entry_guids_of(sources)
         assert guids == {s: {"a": ["a", f"https://{s}.example/a/"], f"only-{s}": [f"only-{s}"]} for s in sources[:7]} | {
             s: {"a": ["a"], f"only-{s}": [f"only-{s}"]} for s in sources[7:]}
-        known = again.all_entries_of(sources)
+        known = again.all_entries_of(sources, same)
         assert {s: sorted(e.guid for e in items) for s, items in known.items()} == {s: ["a", f"only-{s}"] for s in sources}
         assert all(e.source == s for s, items in known.items() for e in items)
         assert again.entry_guids("s3") == guids["s3"]
@@ -356,8 +363,8 @@ def test_recording_sources_together_is_recording_each_alone(tmp_path: Path, read
         sources = ["a", "b", "c"]
         assert list(together.current_entries(sources)) == list(alone.current_entries(sources))
         assert together.entry_guids_of(sources) == alone.entry_guids_of(sources)
-        assert ({s: sorted(map(repr, items)) for s, items in together.all_entries_of(sources).items()}
-                == {s: sorted(map(repr, items)) for s, items in alone.all_entries_of(sources).items()})
+        assert ({s: sorted(map(repr, items)) for s, items in together.all_entries_of(sources, same).items()}
+                == {s: sorted(map(repr, items)) for s, items in alone.all_entries_of(sources, same).items()})
     finally:
         together.close()
         alone.close()
