@@ -93,3 +93,32 @@ def test_python_dash_m_works() -> None:
     result = subprocess.run([sys.executable, "-m", "syndicate", "--version"], capture_output=True, text=True,
                             cwd=REPO, timeout=60)
     assert result.returncode == 0 and "syndicate" in result.stdout
+
+
+def test_a_command_runs_with_the_collector_on_and_the_loaded_libraries_frozen(
+        example: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # `main` turns the collector off while a command's libraries load and `_run` freezes what they made;
+    # the command itself must run with the collector on (its cycles are collected), or a long sync grows.
+    import gc
+
+    import syndicate.commands as commands
+    from syndicate.cli import main
+
+    seen: dict[str, object] = {}
+    real = commands.run_sync
+
+    def observed(*args: object, **kwargs: object) -> int:
+        seen["enabled"], seen["frozen"] = gc.isenabled(), gc.get_freeze_count()
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(commands, "run_sync", observed)
+    monkeypatch.setattr(sys, "argv", ["syndicate", "--config", str(example), "-q", "sync"])
+    try:
+        with pytest.raises(SystemExit) as stopped:
+            main()
+    finally:
+        gc.unfreeze()
+        gc.enable()
+    assert stopped.value.code == 0
+    assert seen["enabled"] is True
+    assert isinstance(seen["frozen"], int) and seen["frozen"] > 1000
