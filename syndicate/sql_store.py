@@ -1,7 +1,8 @@
 """The state store's ledger and feed state in SQLAlchemy Core, once for every kind of store.
 
 ``SQLStore`` is everything a store does with its tables (schema.py declares them once): feeds,
-entries, series, the ledger, media, small facts. What differs per kind is its own subclass: how its
+entries, series, the ledger, media, small facts; ``SQLDatabase`` under it, the transactions and the
+schema's upkeep they run on. What differs per kind is its own subclass: how its
 engine is made, its lock or claims, how a read-only opening sees an old schema, and how a failure of
 the database itself is told (``SQLiteStore`` in sqlite_store.py, ``PostgresStore`` in pg_store.py).
 
@@ -68,11 +69,12 @@ class Taken:
     later: list[str] = field(default_factory=list)
 
 
-class SQLStore:
-    """The ledger and feed state in SQL tables (see ``store.Store`` for what each method promises).
+class SQLDatabase:
+    """The database under a store: its transactions (one per thread, nested calls joining it), the schema
+    made, migrated or checked before the first use, one-statement upserts, and how its failures are told.
 
     A subclass gives ``engine`` (before calling ``__init__`` here is fine: it is only read when
-    used), ``lock``, ``_where`` and, if it differs, ``_failure`` (how a database error is told)."""
+    used), ``_schema_transaction``, ``_where`` and, if it differs, ``_failure``."""
 
     engine: Engine
 
@@ -198,6 +200,20 @@ class SQLStore:
                     pass
         finally:
             self.engine.dispose()
+
+    def _upsert(self, table: Table) -> Any:
+        """One statement that inserts a row or replaces the row with the same key (built once per table)."""
+        if table.name not in self._upserts:
+            try:
+                self._upserts[table.name] = portable.upsert(table, self.dialect)
+            except ValueError as exc:
+                raise ConfigError(f"state.url: {exc}") from None
+        return self._upserts[table.name]
+
+
+class SQLStore(SQLDatabase):
+    """The ledger and feed state in SQL tables (see ``store.Store`` for what each method promises); a
+    subclass is one kind of database (``SQLDatabase``) and brings its ``lock``."""
 
     def take(self, feeds: list[str], partners: list[str]) -> Taken:
         """Everything: a store with a single-run lock (after ``lock``) shares its work with no one."""
@@ -454,15 +470,6 @@ class SQLStore:
             return
         with self.transaction() as conn:
             conn.execute(self._upsert(deliveries), [row])
-
-    def _upsert(self, table: Table) -> Any:
-        """One statement that inserts a row or replaces the row with the same key (built once per table)."""
-        if table.name not in self._upserts:
-            try:
-                self._upserts[table.name] = portable.upsert(table, self.dialect)
-            except ValueError as exc:
-                raise ConfigError(f"state.url: {exc}") from None
-        return self._upserts[table.name]
 
     # --- small facts about past runs ------------------------------------------------------------
 
