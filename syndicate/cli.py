@@ -200,15 +200,14 @@ def partners_test(ctx: Context, ids: tuple[str, ...]) -> None:
 
 def main() -> None:
     """Console-script entry point."""
-    # Importing a command's libraries (SQLAlchemy, pydantic, urllib3, ours) makes some 50,000 tracked objects that
-    # all live until the process ends; with the collector on, its 140 collections while they load traverse
-    # them again and again: 0.06–0.1 s of a 0.8 s no-change sync, 0.01 s once they are frozen in `_run`
-    # (bench/why.md).
+    # Importing a command's libraries (SQLAlchemy, pydantic, urllib3, ours) makes tens of thousands of
+    # objects that all live until the process ends; with the collector on, its collections while they load
+    # traverse them again and again. Off until they are loaded, then frozen in `_run` (bench/why.md).
     gc.disable()
     try:
         cli(prog_name="syndicate")
     finally:
         # The command is done and has closed what it opened; the interpreter's teardown that follows
         # collects every object of every imported module (SQLAlchemy, pydantic) once more. Frozen, they
-        # are freed without that final traversal: 0.11 s of a 1 s no-change sync (bench/why.md).
+        # are freed without that final traversal (bench/why.md).
         gc.freeze()
