@@ -133,7 +133,7 @@ def run_preview(config: Config, spelling: str, *, partners: Iterable[str], fmt: 
     elif fmt == "text":
         display.show_lines(text.split("\n"))  # what a feed put in it, made printable line by line
     else:
-        print(text)
+        display.show_document(text)
     return 1 if pipeline.report.failed_feeds else 0
 
 

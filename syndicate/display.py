@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from .models import Decision, iso
 from .records import Delivery, FeedState
 from .report import RunReport
-from .text import printable
+from .text import printable, printable_document
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -220,6 +220,12 @@ def show_lines(lines: Iterable[str], err: bool = False) -> None:
     """Plain lines (a command's results), made printable."""
     for line in lines:
         print(printable(line), file=sys.stderr if err else sys.stdout)
+
+
+def show_document(document: str) -> None:
+    """A document (an article as HTML or JSON): unchanged into a pipe or a file, where its bytes
+    are what is asked for; on a terminal, with its control characters shown as escapes (``printable``)."""
+    print(printable_document(document) if is_terminal() else document)
 
 
 def show_json(value: Any) -> None:

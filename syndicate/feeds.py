@@ -118,17 +118,33 @@ def _content(item: Any) -> tuple[str, str | None, str]:
     return item.get("summary") or "", detail.get("base"), detail.get("type") or "text/html"
 
 
+#: C0 controls but tab, newline and carriage return; DEL; C1 controls. No text or HTML holds them (HTML
+#: calls them parse errors): in a copy they are invisible, and on a terminal that shows a preview or a
+#: summary they repaint the screen. Feeds carry them anyway (feedparser's loose parser lets them through).
+_CONTROLS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
+
+def _visible(text: str) -> str:
+    """``text`` without control characters (``_CONTROLS``)."""
+    return _CONTROLS.sub("", text)
+
+
+def _words(text: str) -> str:
+    """``text`` as one line of visible words (runs of whitespace one space)."""
+    return " ".join(_visible(text).split())
+
+
 def _images(item: Any, base: str | None) -> list[Image]:
     """Featured-image candidates, best first: media:content, media:thumbnail, image enclosures."""
     credit = None
     for c in item.get("media_credit") or []:
-        if c.get("content"):
-            credit = c["content"].strip()
+        if c.get("content") and _words(c["content"]):
+            credit = _visible(c["content"]).strip()
             break
     caption = None
     detail = item.get("media_description")
-    if isinstance(detail, str) and detail.strip():
-        caption = detail.strip()
+    if isinstance(detail, str) and _words(detail):
+        caption = _visible(detail).strip()
     # Only http(s) URLs, read and serialised by urls.parse: an invalid one is skipped, not raised.
     found: list[str] = []
     for media in item.get("media_content") or []:
@@ -152,8 +168,8 @@ def _author(item: Any, feed: Any, fallback: str | None) -> str | None:
     for obj in (item, feed):
         detail = obj.get("author_detail") or {}
         name = detail.get("name") or obj.get("author")
-        if name and name.strip():
-            return " ".join(name.split())
+        if name and _words(name):
+            return _words(name)
     return fallback
 
 
@@ -174,13 +190,14 @@ def normalise(item: Any, feed: Any, ctx: SourceContext, channel_license: str | N
     if link is None or not link.is_web:
         link = clean_url(guid, None, strip)  # a permalink guid; "urn:…"/"tag:…" ones are not web URLs
     url = link.href if link is not None and link.is_web else None
-    title = " ".join((item.get("title") or "").split())
+    written_title = " ".join((item.get("title") or "").split())  # as the feed wrote it: a made-up guid's key
+    title = _words(written_title)
     value, content_base, content_type = _content(item)
     # dict.get: feedparser's own .get maps a missing updated_parsed to published_parsed, with a warning
     updated = _utc(dict.get(item, "updated_parsed"))
     published = _utc(dict.get(item, "published_parsed")) or updated
     if not guid:  # not the body: an edit of the post must not make it another post (identity.py)
-        guid = url or "sha256:" + hashlib.sha256(f"{title}\n{published}".encode("utf-8", "replace")).hexdigest()[:32]
+        guid = url or "sha256:" + hashlib.sha256(f"{written_title}\n{published}".encode("utf-8", "replace")).hexdigest()[:32]
 
     # The content's own xml:base wins; feedparser reports the feed URL when there is none, and then
     # the entry's URL is the better base (relative paths are relative to the post's page).
@@ -196,8 +213,8 @@ def normalise(item: Any, feed: Any, ctx: SourceContext, channel_license: str | N
     summary = item.get("summary") or ""
     if summary_detail.get("type") != "text/plain":
         summary = _text_of(summary)
-    categories = tuple(dict.fromkeys(
-        " ".join(t.get("term", "").split()) for t in item.get("tags") or [] if (t.get("term") or "").strip()))
+    terms = (_words(t.get("term") or "") for t in item.get("tags") or [])
+    categories = tuple(dict.fromkeys(term for term in terms if term))
     entry = Entry(
         source=ctx.source,
         guid=guid,
@@ -207,8 +224,8 @@ def normalise(item: Any, feed: Any, ctx: SourceContext, channel_license: str | N
         published=published,
         updated=updated,
         categories=categories,
-        content=cleaned.html,
-        summary=" ".join(summary.split()),
+        content=_visible(cleaned.html),
+        summary=_words(summary),
         images=tuple(_images(item, base)),
         license=_declared_license(item) or channel_license,
         links=cleaned.own_links,

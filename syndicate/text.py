@@ -24,3 +24,12 @@ def printable(text: object) -> str:
     """``text`` as one printable line: control characters shown as ``\\xNN`` / ``\\uNNNN`` escapes."""
     value = text if isinstance(text, str) else str(text)
     return _UNPRINTABLE.sub(_escape, value)
+
+
+# The same, but newline and tab: the lines and indentation of a document are what it shows.
+_UNPRINTABLE_IN_DOCUMENT = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def printable_document(text: str) -> str:
+    """A whole document (lines, indentation) for a terminal: other control characters shown as escapes."""
+    return _UNPRINTABLE_IN_DOCUMENT.sub(_escape, text)
