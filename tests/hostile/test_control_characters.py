@@ -33,7 +33,8 @@ CTX = SourceContext(source="s", feed_url="https://blog.example/feed/", site_url=
                     aliases=(), author=None, rules=RewriteRules((), ()))
 
 # Text that is mostly controls: every C0 and C1 code point, DEL, and a few letters and spaces.
-noisy = st.text(st.one_of(st.characters(min_codepoint=0, max_codepoint=0x9F), st.sampled_from("ab \u00e9")),
+noisy = st.text(st.one_of(st.characters(min_codepoint=0, max_codepoint=0x1F),
+                          st.characters(min_codepoint=0x7F, max_codepoint=0x9F), st.sampled_from("ab \u00e9")),
                 max_size=12)
 
 
