@@ -32,6 +32,7 @@ from typing import Any
 from .licenses import license_from_url, parse_license
 from .models import Entry, Image, RewriteRules
 from .redact import shorten
+from .text import visible
 from .urls import SiteIdentity, clean_url, web_url
 
 
@@ -118,33 +119,22 @@ def _content(item: Any) -> tuple[str, str | None, str]:
     return item.get("summary") or "", detail.get("base"), detail.get("type") or "text/html"
 
 
-#: C0 controls but tab, newline and carriage return; DEL; C1 controls. No text or HTML holds them (HTML
-#: calls them parse errors): in a copy they are invisible, and on a terminal that shows a preview or a
-#: summary they repaint the screen. Feeds carry them anyway (feedparser's loose parser lets them through).
-_CONTROLS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
-
-
-def _visible(text: str) -> str:
-    """``text`` without control characters (``_CONTROLS``)."""
-    return _CONTROLS.sub("", text)
-
-
 def _words(text: str) -> str:
-    """``text`` as one line of visible words (runs of whitespace one space)."""
-    return " ".join(_visible(text).split())
+    """``text`` as one line of visible words (runs of whitespace one space; ``text.visible``)."""
+    return " ".join(visible(text).split())
 
 
 def _images(item: Any, base: str | None) -> list[Image]:
     """Featured-image candidates, best first: media:content, media:thumbnail, image enclosures."""
     credit = None
     for c in item.get("media_credit") or []:
-        if c.get("content") and _words(c["content"]):
-            credit = _visible(c["content"]).strip()
+        if _words(c.get("content") or ""):
+            credit = visible(c["content"]).strip()
             break
     caption = None
     detail = item.get("media_description")
     if isinstance(detail, str) and _words(detail):
-        caption = _visible(detail).strip()
+        caption = visible(detail).strip()
     # Only http(s) URLs, read and serialised by urls.parse: an invalid one is skipped, not raised.
     found: list[str] = []
     for media in item.get("media_content") or []:
@@ -224,7 +214,7 @@ def normalise(item: Any, feed: Any, ctx: SourceContext, channel_license: str | N
         published=published,
         updated=updated,
         categories=categories,
-        content=_visible(cleaned.html),
+        content=visible(cleaned.html),
         summary=_words(summary),
         images=tuple(_images(item, base)),
         license=_declared_license(item) or channel_license,
