@@ -1,4 +1,5 @@
-"""Structural fakes shared by the tests: the media cache, a small HTTP server's lifecycle, a file server."""
+"""Structural fakes shared by the tests: the media cache, a small HTTP server's lifecycle, a file server,
+the keep-everything reader of stored entries."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import threading
 import zlib
 from collections.abc import Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from syndicate.models import Entry
 
 
 class LoopbackServer:
@@ -91,3 +94,8 @@ def png(width: int, height: int, rgb: tuple[int, int, int]) -> bytes:
 
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b"")
+
+
+def same(entry: Entry) -> Entry:
+    """What ``Store.all_entries_of`` keeps of each entry, for a test that reads it whole: all of it."""
+    return entry

@@ -16,11 +16,7 @@ from syndicate.records import FeedState
 from syndicate.report import FeedOutcome
 from syndicate.sqlite_store import SQLiteStore
 
-
-def same(entry: Entry) -> Entry:
-    """What ``Store.all_entries_of`` keeps of each entry, here: all of it."""
-    return entry
-
+from .fakes import same
 
 
 def outcomes(count: int, reading: int, prefix: str = "s") -> list[FeedOutcome]:

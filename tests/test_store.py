@@ -20,11 +20,7 @@ from syndicate.models import Entry
 from syndicate.records import INTENT, OK, Delivery
 from syndicate.sqlite_store import SQLiteStore as Store
 
-
-def same(entry: Entry) -> Entry:
-    """What ``Store.all_entries_of`` keeps of each entry, here: all of it."""
-    return entry
-
+from .fakes import same
 
 
 def on_disk(path: Path) -> dict[str, str]:
@@ -98,7 +94,6 @@ def store_factory(store_kind: str, request: pytest.FixtureRequest, tmp_path: Pat
 
 
 def test_a_store_keeps_every_kind_of_record(store_factory: Any) -> None:
-    from syndicate.models import Entry
     from syndicate.records import FeedState
 
     store = store_factory()
@@ -271,7 +266,6 @@ def test_a_sqlite_deployment_never_loads_the_postgresql_driver(tmp_path: Path) -
 
 
 def _entry(source: str, guid: str, text: str = "", feed_guid: str | None = None) -> Any:
-    from syndicate.models import Entry
 
     return Entry(source=source, guid=guid, url=f"https://{source}.example/{guid}/", title=guid or "untitled",
                  author=None, published=None, updated=None, content=text, content_hash=f"{guid}:{text}",
