@@ -564,6 +564,33 @@ def wordpress_copies(site: Any) -> dict[str, int]:
     return {"posts": int(posts), "duplicate_posts": int(posts) - int(titles), "duplicate_tags": int(tags or 0)}
 
 
+def wordpress_posts(site: Any) -> list[dict[str, Any]]:
+    """The posts a WordPress holds, as the loop of H sends them: the raw title, body and excerpt, the slug,
+    the status and the tags' names, read back with ``context=edit`` (what was sent, not what a reader sees)."""
+    import requests  # the project venv's; used only here, before any timing
+
+    api = site.url.rstrip("/") + "/wp-json/wp/v2"
+    with requests.Session() as session:
+        session.auth, session.trust_env = (site.username, site.app_password), False
+
+        def every(route: str) -> list[dict[str, Any]]:
+            found: list[dict[str, Any]] = []
+            for page in range(1, 1000):
+                query: dict[str, str | int] = {"per_page": 100, "page": page, "context": "edit", "orderby": "id",
+                                               "order": "asc"}
+                r = session.get(f"{api}/{route}", params=query, timeout=60)
+                r.raise_for_status()
+                found += r.json()
+                if page >= int(r.headers.get("X-WP-TotalPages") or 1):
+                    return found
+            return found
+
+        tags = {t["id"]: t["name"] for t in every("tags")}
+        return [{"title": p["title"]["raw"], "html": p["content"]["raw"], "excerpt": p["excerpt"]["raw"],
+                 "slug": p["slug"], "status": p["status"], "tags": [tags[t] for t in p["tags"]]}
+                for p in every("posts")]
+
+
 def reader_installed() -> bool:
     """Is lemon24/reader importable in the bench venv (R's peer)?"""
     python = BENCH_VENV / "bin" / "python"
@@ -977,16 +1004,6 @@ class Bench:
             extra = {env_name: site.app_password}
             # Posts that do not link to each other: the loop and syndicate then have the same work to do.
             source = synthetic_sources(self.server, 1, n_posts, start=500_000 + n_posts, self_links=False)
-            # The exact articles syndicate pushes, from a files partner on the same feed (not timed).
-            files_cfg = write_config(self.tmp / f"H{n_posts}-files", source)
-            r = self.syn.sync("H-prepare", files_cfg, fresh=True)
-            posts = []
-            for p in sorted((files_cfg.parent / "out").glob("*.json")):
-                meta = json.loads(p.read_text())
-                posts.append({"title": meta["title"], "html": meta["html"], "slug": meta["slug"],
-                              "status": "publish", "tags": meta.get("tags") or []})
-            spec = self.tmp / f"H{n_posts}-posts.json"
-            spec.write_text(json.dumps({"url": site.url, "username": site.username, "posts": posts}))
             partner = (f'[partners.wp]\nname = "Bench WordPress"\nkind = "wordpress"\nurl = {_toml_str(site.url)}\n'
                        f'username = {_toml_str(site.username)}\npassword = {{ env = "{env_name}" }}\n'
                        'status = "publish"\n')
@@ -1008,24 +1025,36 @@ class Bench:
 
             # WordPress's own time per post drifts by up to 40 % within a minute on this machine (the same
             # 100 posts took the loop 6.5 s, then 9.5 s): more than the difference measured. So H takes at
-            # least 5 rounds after an untimed one (php -S compiles WordPress on its first requests), and is
-            # judged by the median of each round's ratio: the runs of a round are back to back (syndicate at the
-            # partner's concurrency 1, at 4, and the loop, in rotating order).
+            # least 7 rounds after an untimed one (php -S compiles WordPress on its first requests), and is
+            # judged by the median of each round's ratio. In every round the loop runs between syndicate at
+            # the partner's concurrency 1 and at 4, the two runs each is compared with (the order of the
+            # round reversed every other round), and the 4-thread loop at one end.
             site.reset()
-            self.syn.sync("H-warm-up", cfg, fresh=True, extra_env=extra, timeout=self.args.timeout)
+            self.syn.sync("H-warm-up", cfg, fresh=True, extra_env=extra, timeout=self.args.timeout,
+                          sample_memory=False)
+            # The loop sends the very posts syndicate made (title, body with its marker, excerpt, slug, tags),
+            # as WordPress holds them: the same REST calls on the same articles.
+            posts = wordpress_posts(site)
+            if len(posts) != n_posts:
+                raise RuntimeError(f"H: the warm-up sync left {len(posts)} posts on WordPress, not {n_posts}")
+            spec = self.tmp / f"H{n_posts}-posts.json"
+            spec.write_text(json.dumps({"url": site.url, "username": site.username, "posts": posts}))
             site.reset()
             run([VENV_PY, BENCH / "wp_baseline.py", spec, "--password-env", env_name], env=clean_env(extra),
                 timeout=self.args.timeout)
             site.reset()
-            self.syn.sync("H-warm-up", cfg4, fresh=True, extra_env=extra, timeout=self.args.timeout)
-            arms = ["cli", "cli4", "loop", "loop4"]
-            for rep in range(max(5, self.reps)):
-                for arm in arms[rep % len(arms):] + arms[:rep % len(arms)]:
+            self.syn.sync("H-warm-up", cfg4, fresh=True, extra_env=extra, timeout=self.args.timeout,
+                          sample_memory=False)
+            arms = ["cli", "loop", "cli4", "loop4"]
+            for rep in range(max(7, self.reps)):
+                for arm in (arms if rep % 2 == 0 else arms[::-1]):
                     site.reset()
                     before = accepted()
                     if arm in ("cli", "cli4"):
+                        # No memory sampling (H reports none): the sampler's reads of /proc would be charged
+                        # to syndicate's runs only.
                         r = self.syn.sync("H" if arm == "cli" else "H4", cfg if arm == "cli" else cfg4, fresh=True,
-                                          extra_env=extra, timeout=self.args.timeout)
+                                          extra_env=extra, timeout=self.args.timeout, sample_memory=False)
                         (ours if arm == "cli" else ours4).append(r.wall)
                         (created if arm == "cli" else created4).append(sync_counts(r.stdout).get("created"))
                         copies[arm].append(wordpress_copies(site))
@@ -1584,7 +1613,8 @@ def render_results(res: dict[str, Any], table: list[dict[str, str]]) -> str:
                          if o and b_ else f"| {n} | {label} | n/a | n/a | n/a | n/a |")
         L.append("")
     if h:
-        L += [f"{h['posts']} posts ({h['prepared']} prepared for the loop from a files-partner run on the same feed). "
+        L += [f"{h['posts']} posts (the loop sends the {h['prepared']} posts syndicate made in an untimed run, read back "
+              "from WordPress: the same title, body, excerpt, slug and tags). "
               f"syndicate (CLI process): {[round(x, 2) for x in h['cli']]} s; requests loop (process): "
               f"{[round(x, 2) if x else x for x in h['baseline_process']]} s; loop alone: "
               f"{[round(x, 2) if x else x for x in h['baseline_loop']]} s; created per run: {h['created']}.", "",

@@ -9,7 +9,8 @@ With ``--threads N`` (N > 1) the tags are resolved first, as above, then the pos
 (one requests.Session each): the same calls at N at once, the most any client gets from this WordPress on
 this machine (benchmark H4's ceiling; not a baseline judged against).
 
-Input: a JSON file ``{"url", "username", "posts": [{"title", "html", "slug", "status", "tags"}]}``;
+Input: a JSON file ``{"url", "username", "posts": [{"title", "html", "excerpt", "slug", "status", "tags"}]}``
+(the bench writes the posts syndicate made, read back from WordPress);
 the password comes from the environment variable named by ``--password-env``.
 Prints one JSON object: seconds (the loop only), calls, created.
 
