@@ -38,7 +38,6 @@ def printable(text: object) -> str:
     return _UNPRINTABLE.sub(_escape, value)
 
 
-
 def printable_document(text: str) -> str:
     """A whole document (lines, indentation) for a terminal: other control characters shown as escapes."""
     return _UNPRINTABLE_IN_DOCUMENT.sub(_escape, text)

@@ -266,7 +266,6 @@ def test_a_sqlite_deployment_never_loads_the_postgresql_driver(tmp_path: Path) -
 
 
 def _entry(source: str, guid: str, text: str = "", feed_guid: str | None = None) -> Any:
-
     return Entry(source=source, guid=guid, url=f"https://{source}.example/{guid}/", title=guid or "untitled",
                  author=None, published=None, updated=None, content=text, content_hash=f"{guid}:{text}",
                  feed_guid=feed_guid)
