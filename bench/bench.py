@@ -989,7 +989,12 @@ class Bench:
                 return
             by_size = {}
             for n_posts in sizes:
-                by_size[str(n_posts)] = self._wordpress_size(wp, site, n_posts)
+                try:
+                    by_size[str(n_posts)] = self._wordpress_size(wp, site, n_posts)
+                except Exception as exc:  # noqa: BLE001 - H is reported as not measured; the other sections' figures stay
+                    self.skips["H"] = f"H at {n_posts} posts could not be measured: {str(exc).splitlines()[0][:300]}"
+                    log(f"H  skipped: {self.skips['H']}")
+                    return
             # The figure judged is the largest size's; the others show how the fixed start-up weighs.
             self.results["H"] = {**by_size[str(sizes[-1])], "by_posts": by_size}
         finally:
