@@ -289,22 +289,22 @@ def _target(url: str, *, redirect: bool) -> _Target:
     built from that reading: the host we check is the host we connect to.
     """
     what = "redirect to " if redirect else ""
-    shown = _shown(url)
+    # The URL a message shows is made only for a message: masking and cleaning it is most of the
+    # cost of this function, and a hop that passes every check never shows it.
     parts = urls.parse(url)
     if parts is None:
-        raise BadURL(f"{what}an invalid URL refused", url=shown)
-    shown = _shown(parts.href)
+        raise BadURL(f"{what}an invalid URL refused", url=_shown(url))
     scheme = parts.scheme
     if scheme not in ("http", "https"):
         # file:, ftp:, data:, gopher:… would let a feed read local files or reach other services.
         shown_scheme = f"{_printable(scheme[:20])}:" if scheme else "no scheme"
-        raise BadURL(f"{what}a non-http(s) URL refused ({shown_scheme})", url=shown)
+        raise BadURL(f"{what}a non-http(s) URL refused ({shown_scheme})", url=_shown(parts.href))
     if not parts.host:
-        raise BadURL(f"{what}a URL without a host refused", url=shown)
+        raise BadURL(f"{what}a URL without a host refused", url=_shown(parts.href))
     try:
         host = _dns_host(parts.host, parts.host)
     except BadURL as error:
-        raise BadURL(f"{what}{error}", url=shown) from None
+        raise BadURL(f"{what}{error}", url=_shown(parts.href)) from None
     port = parts.effective_port or (443 if scheme == "https" else 80)
     url_host = f"[{host}]" if ":" in host else host
     default_port = parts.port is None
@@ -363,7 +363,7 @@ class _Deadlines:
 
     One thread for the process rather than a timer thread per fetch: starting and joining a thread
     per download was a large part of a sync whose feeds all answer 304 (bench/why.md).
-    Watchdogs wait in a heap by deadline; a stopped one is dropped when it comes up.
+    Watchdogs wait in a heap by deadline; a stopped one is dropped when it reaches the head.
     """
 
     def __init__(self) -> None:
@@ -375,19 +375,27 @@ class _Deadlines:
     def add(self, watchdog: _Watchdog) -> None:
         """Fire ``watchdog`` at its deadline (unless it is stopped first)."""
         with self._changed:
+            self._drop_stopped()
             heapq.heappush(self._waiting, (watchdog.expires_at, next(self._arrivals), watchdog))
             if self._thread is None:
                 # A daemon: it never keeps the process alive, and has nothing to finish.
                 self._thread = threading.Thread(target=self._run, name="syndicate-fetch-deadlines", daemon=True)
                 self._thread.start()
-            self._changed.notify()
+            if self._waiting[0][2] is watchdog:
+                # The thread sleeps until the earliest deadline it knows: only an earlier one must wake
+                # it. (Fetches mostly share one deadline length, so a new one is mostly the latest.)
+                self._changed.notify()
+
+    def _drop_stopped(self) -> None:
+        """Forget the stopped watchdogs at the head of the heap (the lock is held)."""
+        while self._waiting and self._waiting[0][2].stopped:
+            heapq.heappop(self._waiting)
 
     def _next_due(self) -> _Watchdog:
         """Wait for the earliest deadline of a watchdog still running; that watchdog."""
         with self._changed:
             while True:
-                while self._waiting and self._waiting[0][2].stopped:
-                    heapq.heappop(self._waiting)
+                self._drop_stopped()
                 if not self._waiting:
                     self._changed.wait()
                     continue

@@ -417,6 +417,36 @@ def test_each_watchdog_fires_at_its_own_deadline_unless_stopped(plan: list[tuple
             theirs.close()
 
 
+@settings(max_examples=10, deadline=None)
+@given(st.lists(st.floats(0.05, 0.4), min_size=1, max_size=8))
+def test_a_watchdog_fires_on_time_behind_a_later_deadline(deadlines: list[float]) -> None:
+    # The deadline thread sleeps until the earliest deadline it knows, and only an earlier one wakes it:
+    # a short deadline arriving behind a long one (a slow feed's fetch still running) fires on time, not
+    # when the long one comes up.
+    long = _Watchdog(30)
+    dogs = [_Watchdog(seconds) for seconds in deadlines]
+    try:
+        started = time.monotonic()
+        for dog in sorted(dogs, key=lambda d: d.seconds):
+            time.sleep(max(0.0, started + dog.seconds + 0.25 - time.monotonic()))
+            assert dog.fired, (dog.seconds, deadlines)
+        assert not long.fired
+    finally:
+        long.stop()
+        for dog in dogs:
+            dog.stop()
+
+
+def test_stopped_watchdogs_do_not_pile_up_behind_a_long_deadline() -> None:
+    # Each new watchdog drops the stopped ones at the head of the queue: a run of many quick fetches
+    # keeps it short, even though the thread is not woken for deadlines later than the one it waits for.
+    from syndicate.fetch import _DEADLINES
+
+    for _ in range(500):
+        _Watchdog(30).stop()
+    assert len(_DEADLINES._waiting) <= 2
+
+
 # ------------------------------------------------------------------------------- keep-alive
 
 
