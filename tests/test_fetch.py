@@ -437,9 +437,10 @@ def test_a_watchdog_fires_on_time_behind_a_later_deadline(deadlines: list[float]
             dog.stop()
 
 
-def test_stopped_watchdogs_do_not_pile_up_behind_a_long_deadline() -> None:
+def test_stopped_watchdogs_do_not_pile_up_while_the_deadline_thread_sleeps() -> None:
     # Each new watchdog drops the stopped ones at the head of the queue: a run of many quick fetches
-    # keeps it short, even though the thread is not woken for deadlines later than the one it waits for.
+    # keeps it short, although the thread is not woken for deadlines later than the one it waits for.
+    # (Behind a fetch still running, stopped ones wait for its deadline, as they always did.)
     from syndicate.fetch import _DEADLINES
 
     for _ in range(500):
