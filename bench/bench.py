@@ -689,7 +689,9 @@ class Bench:
                     log(f"A  rep {rep + 1}: {fmt_s(a.wall)} rc={a.rc} {sync_counts(a.stdout)}"
                         f"{' [shim]' if a.shim else ''} tree RSS peak {a.tree_rss_peak_mb:.0f} MB")
                     self.server.reset()
-                    b = self.syn.sync("B", cfg, fresh=False, timeout=self.args.timeout)
+                    # Not sampled: memory is F's figure, read from A; sampling would only load the run that is
+                    # timed here (its floor below runs unsampled too).
+                    b = self.syn.sync("B", cfg, fresh=False, timeout=self.args.timeout, sample_memory=False)
                     stats = self.server.stats()
                     B.append(b)
                     B_stats.append(stats)
@@ -706,7 +708,8 @@ class Bench:
                     log(f"B  rep {rep + 1}: floor (b_floor.py) {fmt_s(f.wall)} rc={f.rc} {f.stdout.strip()[-80:]}")
                     cold = self.syn.sync("A-plain", cfg_plain, fresh=True, timeout=self.args.timeout)
                     self.server.reset()
-                    again = self.syn.sync("B-plain", cfg_plain, fresh=False, timeout=self.args.timeout)
+                    again = self.syn.sync("B-plain", cfg_plain, fresh=False, timeout=self.args.timeout,
+                                          sample_memory=False)
                     BP.append((cold, again, self.server.stats()))
                     shutil.copyfile(cfg_plain.parent / "state" / "state.db", floor_db)
                     f = run([VENV_PY, BENCH / "b_floor.py", cfg_plain, floor_db], env=clean_env(),
